@@ -1,0 +1,53 @@
+import http.server
+import socket
+import threading
+
+import pytest
+from celery_fleet import tasks
+from celery_fleet.app import app
+
+
+def test_every_task_is_registered_under_its_service_prefix():
+    names = {name for name in app.tasks if not name.startswith("celery.")}
+    assert names == {"fleet.add", "fleet.whoami", "fleet.fetch_url"}
+
+
+def test_add(eager_app):
+    assert tasks.add.delay(2, 3).get() == 5
+
+
+def test_whoami_names_the_host(eager_app):
+    result = tasks.whoami.delay().get()
+    assert result["hostname"] == socket.gethostname()
+    assert set(result) == {"hostname", "node", "queue"}
+
+
+@pytest.fixture
+def http_server():
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(204 if self.path == "/empty" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_fetch_url_returns_the_status_code(eager_app, http_server):
+    assert tasks.fetch_url.delay(f"{http_server}/empty").get() == 204
+
+
+def test_fetch_url_returns_error_statuses_as_numbers(eager_app, http_server):
+    assert tasks.fetch_url.delay(f"{http_server}/missing").get() == 404
+
+
+def test_fetch_url_refuses_other_schemes(eager_app):
+    with pytest.raises(ValueError, match="http"):
+        tasks.fetch_url.delay("file:///etc/passwd").get()
