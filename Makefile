@@ -1,0 +1,71 @@
+# celery-fleet: the project's commands. `make help` lists them.
+#
+#   make test       lint, the tasks package's unit tests, and the molecule scenario on every distro in DISTROS
+#   make deps       host packages (podman, runc, debootstrap) and the control-node virtualenv .venv
+#
+# Everything a target needs is installed by the target itself (through `deps`), on a fresh Debian machine with
+# only git, python3 and root or sudo.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+# Debian releases the molecule scenario runs on: bookworm (Debian 12) and trixie (Debian 13).
+DISTROS ?= bookworm trixie
+HOST_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs python3-venv
+
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+export CONTAINERS_CONF := $(CURDIR)/scripts/containers.conf
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_FORCE_COLOR ?= 0
+export PY_COLORS ?= 0
+
+.PHONY: help deps host-deps venv images lint unit molecule test clean
+
+help: ## List the commands
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+host-deps: ## Install podman, runc and debootstrap from Debian's packages when missing
+	@missing=$$(for p in $(HOST_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing $$missing"; \
+	  $(SUDO) apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(BIN)/ansible-playbook: requirements.txt
+	@echo "deps: creating the control-node virtualenv $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+venv: $(BIN)/ansible-playbook ## Create .venv with the pinned control-node tools (requirements.txt)
+
+deps: host-deps venv ## Install everything the other targets need
+
+images: host-deps ## Build the local Debian base images (once; reused afterwards)
+	@for d in $(DISTROS); do scripts/base-image.sh $$d; done
+
+lint: venv ## yamllint, ansible-lint (production profile), ruff
+	yamllint --strict .
+	ansible-lint --strict
+	ruff check .
+	ruff format --check .
+
+unit: venv ## Unit tests of the tasks package (app/)
+	cd app && pytest -q
+
+molecule: deps images ## The fleet in containers, on every distro in DISTROS (FLEET_DISTRO per run)
+	@for d in $(DISTROS); do \
+	  echo "=== molecule test on $$d"; \
+	  FLEET_DISTRO=$$d molecule test; \
+	done
+
+test: deps lint unit molecule ## Everything: lint, unit tests, molecule on every distro
+
+clean: ## Remove molecule's containers and the virtualenv
+	-@[ -x $(BIN)/molecule ] && $(BIN)/molecule destroy >/dev/null 2>&1 || true
+	rm -rf $(VENV)
