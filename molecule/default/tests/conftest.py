@@ -12,12 +12,15 @@ from pathlib import Path
 
 import pytest
 import testinfra
+import yaml
 from celery import Celery
 
 NETWORK = "celery-fleet-molecule"
 # Must match molecule.yml: the generated part lives in the ephemeral directory, the suffix proves URL encoding.
 PASSWORD_SUFFIX = "/@:%#?&"  # noqa: S105 (not a secret: a fixed suffix of the generated test password)
-ROUTES = {"fleet.fetch_*": "io"}
+# The routing table the fleet was deployed with: clients use the same one.
+_SCENARIO = yaml.safe_load(Path(__file__).resolve().parents[1].joinpath("molecule.yml").read_text())
+ROUTES = _SCENARIO["provisioner"]["inventory"]["group_vars"]["all"]["fleet_task_routes"]
 
 
 def _inventory():
