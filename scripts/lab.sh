@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The lab: the whole fleet in podman containers on this machine, converged by the real site.yml.
+#
+#   scripts/lab.sh up      (make lab)       install what is missing, start the containers, converge, send tasks
+#   scripts/lab.sh down    (make lab-down)  remove the containers, the network and .lab/ (the base image stays)
+#
+# Settings (environment or make variables): LAB_AMQP_PORT (loopback port of the broker's AMQP, default 5672),
+# LAB_DISTRO (bookworm or trixie, default bookworm). Inventory: inventory/lab/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+action="${1:-up}"
+repo="$PWD"
+venv="$repo/.venv"
+lab_dir="$repo/.lab"
+distro="${LAB_DISTRO:-bookworm}"
+export CONTAINERS_CONF="$repo/scripts/containers.conf"
+export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}"
+
+# Extra variables for the lab playbooks, from LAB_* settings.
+extra=(-e "lab_distro=$distro")
+[ -n "${LAB_AMQP_PORT:-}" ] && extra+=(-e "lab_amqp_host_port=$LAB_AMQP_PORT")
+
+steps=()
+step_start=$SECONDS
+step() {  # step "what happens now": prints a header and records the previous step's duration
+  finish_step
+  step_name="$1"
+  step_start=$SECONDS
+  printf '\n\033[1m==> %s\033[0m\n' "$1"
+}
+finish_step() {
+  if [ -n "${step_name:-}" ]; then steps+=("$(printf '%5d s  %s' $((SECONDS - step_start)) "$step_name")"); fi
+  step_name=""
+}
+fail() { printf '\nlab: %s\n' "$*" >&2; exit 1; }
+
+# The lab needs root: it installs Debian packages and runs rootful podman (systemd containers, a published port).
+if [ "$(id -u)" != 0 ]; then
+  command -v sudo >/dev/null || fail "the lab needs root (Debian packages, rootful podman) and sudo is not installed.
+Run it as root, e.g.:  su -c 'make lab'"
+  sudo -n true 2>/dev/null || echo "lab: the lab needs root (Debian packages, rootful podman); asking sudo"
+  exec sudo --preserve-env=LAB_AMQP_PORT,LAB_DISTRO,ANSIBLE_FORCE_COLOR,http_proxy,https_proxy,no_proxy \
+    env LAB_OWNER="$(id -u):$(id -g)" "$0" "$@" || fail "sudo failed: run the lab as root or as a sudoer"
+fi
+
+playbook() { "$venv/bin/ansible-playbook" -i inventory/lab "$@"; }
+
+case "$action" in
+  down)
+    if [ ! -x "$venv/bin/ansible-playbook" ] || ! command -v podman >/dev/null; then
+      echo "lab: nothing to remove (no podman or no .venv)"; rm -rf "$lab_dir"; exit 0
+    fi
+    ANSIBLE_DISPLAY_SKIPPED_HOSTS=false playbook playbooks/lab.yml -e lab_state=absent "${extra[@]}"
+    echo "lab: removed the lab's containers, its network and .lab/ (the base image is kept)"
+    exit 0
+    ;;
+  up) ;;
+  *) fail "unknown action '$action' (use up or down)" ;;
+esac
+
+total_start=$SECONDS
+
+step "Host packages and the control-node virtualenv (make deps; installed only when missing)"
+make --no-print-directory deps
+
+step "Base image localhost/celery-fleet-base:$distro (built once with debootstrap, about 75 s)"
+scripts/base-image.sh "$distro"
+
+step "Check that podman can run a container"
+if ! out=$(timeout 120 podman run --rm --network none "localhost/celery-fleet-base:$distro" /bin/true 2>&1); then
+  fail "podman cannot run containers here:
+$out
+What to check: 'podman info' works; scripts/containers.conf selects runc (crun fails on cgroup v1 hosts) and
+explicit ulimits; the kernel allows containers (not inside an unprivileged container). See the README's lab section."
+fi
+echo "ok"
+
+# Ansible prints each task as it runs (what is happening now); skipped tasks are left out.
+export ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
+export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.timer
+
+step "Containers: one broker and the workers of inventory/lab/hosts.yml (playbooks/lab.yml)"
+playbook playbooks/lab.yml "${extra[@]}"
+
+step "Converge the fleet: ansible-playbook -i inventory/lab site.yml"
+mkdir -p "$lab_dir"
+playbook site.yml "${extra[@]}" | tee "$lab_dir/site.log"
+changes=$(sed -n 's/.* changed=\([0-9]*\).*/\1/p' "$lab_dir/site.log" | awk '{s += $1} END {print s + 0}')
+
+step "Send tasks by name from this machine, as a client (scripts/send_tasks.py, .lab/client.env)"
+# shellcheck disable=SC1091
+. "$lab_dir/lab.env"
+set -a
+# shellcheck disable=SC1091
+. "$lab_dir/client.env"
+set +a
+"$venv/bin/python" scripts/send_tasks.py --fetch-url "$LAB_FETCH_URL"
+finish_step
+
+[ -n "${LAB_OWNER:-}" ] && chown -R "$LAB_OWNER" "$lab_dir"
+
+printf '\n\033[1m==> Done in %d s\033[0m\n' $((SECONDS - total_start))
+printf '%s\n' "${steps[@]}"
+if [ "$changes" = 0 ]; then
+  echo "site.yml: 0 changes (the fleet was already converged)"
+else
+  echo "site.yml: $changes changes"
+fi
+cat <<EOT
+
+The fleet runs in containers: $LAB_CONTAINERS
+Send a task from this machine with the stock celery CLI:
+  set -a && . .lab/client.env && set +a
+  .venv/bin/celery call fleet.add --args '[2, 3]'
+  .venv/bin/celery inspect ping
+Follow a worker:   podman exec celery-fleet-lab-worker1 journalctl -fu celery-worker-default
+Remove the lab:    make lab-down
+EOT
