@@ -23,11 +23,13 @@ extra=(-e "lab_distro=$distro")
 
 steps=()
 step_start=$SECONDS
+bold="" plain=""
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; fi
 step() {  # step "what happens now": prints a header and records the previous step's duration
   finish_step
   step_name="$1"
   step_start=$SECONDS
-  printf '\n\033[1m==> %s\033[0m\n' "$1"
+  printf '\n%s==> %s%s\n' "$bold" "$1" "$plain"
 }
 finish_step() {
   if [ -n "${step_name:-}" ]; then steps+=("$(printf '%5d s  %s' $((SECONDS - step_start)) "$step_name")"); fi
@@ -100,7 +102,7 @@ finish_step
 
 [ -n "${LAB_OWNER:-}" ] && chown -R "$LAB_OWNER" "$lab_dir"
 
-printf '\n\033[1m==> Done in %d s\033[0m\n' $((SECONDS - total_start))
+printf '\n%s==> Done in %d s%s\n' "$bold" $((SECONDS - total_start)) "$plain"
 printf '%s\n' "${steps[@]}"
 if [ "$changes" = 0 ]; then
   echo "site.yml: 0 changes (the fleet was already converged)"
