@@ -1,6 +1,7 @@
 # celery-fleet: the project's commands. `make help` lists them.
 #
-#   make test       lint, the tasks package's unit tests, and the molecule scenario on every distro in DISTROS
+#   make lab        the whole fleet in containers on this machine, converged by site.yml; sends tasks through it
+#   make test       lint, unit tests, the lab's end-to-end test, and the molecule scenario on every distro
 #   make deps       host packages (podman, runc, debootstrap) and the control-node virtualenv .venv
 #
 # Everything a target needs is installed by the target itself (through `deps`), on a fresh Debian machine with
@@ -23,7 +24,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help deps host-deps venv images lint unit molecule test clean
+.PHONY: help deps host-deps venv images lab lab-down lint unit lab-test molecule test clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -49,14 +50,25 @@ deps: host-deps venv ## Install everything the other targets need
 images: host-deps ## Build the local Debian base images (once; reused afterwards)
 	@for d in $(DISTROS); do scripts/base-image.sh $$d; done
 
-lint: venv ## yamllint, ansible-lint (production profile), ruff
+lab: ## Start the fleet in containers here and run tasks through it (LAB_AMQP_PORT=5672, LAB_DISTRO=bookworm)
+	@scripts/lab.sh up
+
+lab-down: ## Remove the lab's containers, network and generated files (.lab/)
+	@scripts/lab.sh down
+
+lint: venv ## yamllint, ansible-lint (production profile), ruff, role docs in step with the argument specs
 	yamllint --strict .
 	ansible-lint --strict
 	ruff check .
 	ruff format --check .
+	python scripts/role-docs.py --check
 
-unit: venv ## Unit tests of the tasks package (app/)
+unit: venv ## Unit tests of the tasks package (app/) and of site.yml's preflight against bad inventories
 	cd app && pytest -q
+	pytest -q -p no:cacheprovider tests/test_preflight.py
+
+lab-test: deps ## The README's main command end to end: make lab twice, the client env file, worker3, lab-down
+	pytest -v -p no:cacheprovider tests/test_lab.py
 
 molecule: deps images ## The fleet in containers, on every distro in DISTROS (FLEET_DISTRO per run)
 	@for d in $(DISTROS); do \
@@ -64,7 +76,7 @@ molecule: deps images ## The fleet in containers, on every distro in DISTROS (FL
 	  FLEET_DISTRO=$$d molecule test; \
 	done
 
-test: deps lint unit molecule ## Everything: lint, unit tests, molecule on every distro
+test: deps lint unit lab-test molecule ## Everything: lint, unit tests, the lab, molecule on every distro
 
 clean: ## Remove molecule's containers and the virtualenv
 	-@[ -x $(BIN)/molecule ] && $(BIN)/molecule destroy >/dev/null 2>&1 || true

@@ -1,0 +1,171 @@
+"""The README's main command, end to end: `make lab` on this machine, as a newcomer runs it.
+
+Runs the real commands (make lab, make lab-down, the stock celery CLI) against real containers, in order:
+a taken port fails early; a fresh lab converges and runs tasks; a second run changes nothing; the client env file
+works from this machine; adding worker3 to the lab inventory as documented adds a worker and changes nothing
+else; make lab-down removes the containers, the network and .lab/, and keeps the base image.
+"""
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+LAB_DIR = REPO / ".lab"
+HOSTS = REPO / "inventory" / "lab" / "hosts.yml"
+BIN = Path(sys.executable).parent
+LABEL = "celery-fleet-lab"
+NETWORK = "celery-fleet-lab"
+IMAGE = "localhost/celery-fleet-base:bookworm"
+
+pytestmark = pytest.mark.skipif(shutil.which("podman") is None, reason="the lab needs podman (make deps)")
+
+
+def run(*command, timeout=1200, env=None, check=True):
+    result = subprocess.run(
+        command,
+        cwd=REPO,
+        env=dict(os.environ, ANSIBLE_NOCOLOR="1", **(env or {})),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        output = f"{result.stdout[-6000:]}\n{result.stderr[-3000:]}"
+        pytest.fail(f"{' '.join(command)} exited {result.returncode}:\n{output}")
+    return result
+
+
+def lab_containers():
+    return run("podman", "ps", "--all", "--filter", f"label={LABEL}", "--format", "{{.Names}}").stdout.split()
+
+
+def recap(output):
+    """PLAY RECAP lines of the last ansible-playbook run in ``output``: host -> changed count."""
+    return {host: int(changed) for host, changed in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
+
+
+def client(*command, timeout=120):
+    """Run a command with the client env file sourced, as the README tells a user to."""
+    return run("bash", "-c", 'set -a && . .lab/client.env && set +a && exec "$@"', "client", *command, timeout=timeout)
+
+
+def journal(container, unit):
+    return run("podman", "exec", container, "journalctl", "--no-pager", "-u", unit).stdout
+
+
+@pytest.fixture(scope="module", autouse=True)
+def clean_lab():
+    """Start from no lab and leave none behind, whatever happens."""
+    original = HOSTS.read_text()
+    run("scripts/lab.sh", "down", timeout=300)
+    yield
+    HOSTS.write_text(original)
+    run("scripts/lab.sh", "down", timeout=300, check=False)
+
+
+def test_taken_loopback_port_fails_early_and_says_what_to_do():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        result = run("scripts/lab.sh", "up", env={"LAB_AMQP_PORT": str(port)}, check=False)
+    output = " ".join((result.stdout + result.stderr).split())
+    assert result.returncode != 0
+    assert f"Port 127.0.0.1:{port}, where the lab publishes the broker's AMQP port, is already in use" in output
+    assert "LAB_AMQP_PORT=" in output
+    assert lab_containers() == []
+
+
+def test_make_lab_brings_up_the_fleet_and_runs_tasks_through_it():
+    output = run("make", "lab").stdout
+    table = output[output.index("ran on (node)") :]
+    assert re.search(r"^fleet\.add\s+\[2, 3\]\s+celery\s+default@worker1\s+ok\s+5\s", table, re.M), table
+    assert re.search(r"^fleet\.whoami\s+\[\]\s+celery\s+default@worker1\s+ok\s+hostname=worker1\s", table, re.M)
+    assert re.search(r"^fleet\.fetch_url\s+.*\s+io\s+io@worker2\s+ok\s+200\s", table, re.M), table
+    assert "==> Done in" in output
+    assert sorted(lab_containers()) == ["celery-fleet-lab-mq", "celery-fleet-lab-worker1", "celery-fleet-lab-worker2"]
+
+
+def test_second_make_lab_reuses_everything_and_changes_nothing():
+    output = run("make", "lab").stdout
+    assert "site.yml: 0 changes" in output
+    # Both playbooks (containers, then site.yml) report zero changes on every host.
+    assert re.findall(r"changed=(\d+)", output)
+    assert set(re.findall(r"changed=(\d+)", output)) == {"0"}, output[-4000:]
+
+
+def test_client_env_file_works_with_the_stock_celery_cli():
+    env_file = LAB_DIR / "client.env"
+    assert env_file.stat().st_mode & 0o777 == 0o600
+    assert "CELERY_BROKER_URL='amqp://fleet:" in env_file.read_text()
+    assert "@127.0.0.1:5672/fleet'" in env_file.read_text()
+
+    ping = client(str(BIN / "celery"), "inspect", "ping").stdout
+    assert "default@worker1: OK" in ping
+    assert "io@worker2: OK" in ping
+
+    task_id = client(str(BIN / "celery"), "call", "fleet.add", "--args", "[20, 22]").stdout.strip()
+    assert re.fullmatch(r"[0-9a-f-]{36}", task_id), task_id
+    deadline = time.monotonic() + 30
+    while f"Task fleet.add[{task_id}] succeeded" not in (
+        log := journal("celery-fleet-lab-worker1", "celery-worker-default")
+    ):
+        assert time.monotonic() < deadline, log[-2000:]
+        time.sleep(0.5)
+    assert re.search(rf"Task fleet\.add\[{task_id}\] succeeded in [0-9.e-]+s: 42", log)
+
+
+def test_readme_python_snippet_works_from_this_machine():
+    readme = (REPO / "README.md").read_text()
+    snippet = re.search(r"<!-- lab-client-snippet -->\s*```python\n(.*?)```", readme, re.S).group(1)
+    result = client(str(BIN / "python"), "-c", snippet)
+    assert result.stdout.strip().splitlines()[-1] == "5", result.stdout
+
+
+def test_adding_worker3_to_the_lab_inventory_adds_a_worker_and_changes_nothing_else():
+    original = HOSTS.read_text()
+    assert "        # worker3:\n" in original, "the documented scale-out line is missing from inventory/lab/hosts.yml"
+    HOSTS.write_text(original.replace("        # worker3:\n", "        worker3:\n"))
+    try:
+        output = run("make", "lab").stdout
+    finally:
+        HOSTS.write_text(original)
+    site_recap = recap(output[output.index("ansible-playbook -i inventory/lab site.yml") :])
+    assert site_recap["worker3"] > 0, site_recap
+    assert {host: changed for host, changed in site_recap.items() if host != "worker3"} == {
+        "localhost": 0,
+        "mq": 0,
+        "worker1": 0,
+        "worker2": 0,
+    }
+    # worker3 serves every group (no fleet_worker_serves) and takes its share of the work.
+    ping = client(str(BIN / "celery"), "inspect", "ping").stdout
+    assert "default@worker3: OK" in ping
+    assert "io@worker3: OK" in ping
+    script = (
+        "from celery import Celery\n"
+        "import json\n"
+        "app = Celery()\n"
+        "results = [app.send_task('fleet.whoami') for _ in range(40)]\n"
+        "print(json.dumps(sorted({r.get(timeout=30)['hostname'] for r in results})))\n"
+    )
+    hostnames = json.loads(client(str(BIN / "python"), "-c", script).stdout.strip().splitlines()[-1])
+    assert hostnames == ["worker1", "worker3"]
+
+
+def test_make_lab_down_removes_the_lab_and_nothing_else():
+    run("make", "lab-down", timeout=300)
+    assert lab_containers() == []
+    assert run("podman", "network", "exists", NETWORK, check=False).returncode != 0
+    assert not LAB_DIR.exists()
+    assert run("podman", "image", "exists", IMAGE, check=False).returncode == 0

@@ -1,0 +1,159 @@
+"""site.yml stops before changing anything when the inventory is wrong, and says which variable to fix.
+
+Each case writes a small inventory whose hosts are unreachable on purpose (SSH to port 1 on loopback): the
+preflight plays need no connection, so a case passes only if the preflight itself fails with the expected
+message; had the preflight let the run through, the broker play would have ended "unreachable" instead.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+PLAYBOOK_BIN = Path(sys.executable).with_name("ansible-playbook")
+
+VALID_FLEET = {
+    "fleet_amqp_password": "a-long-enough-password",
+    "fleet_worker_groups": {"default": {"queues": ["celery"]}, "io": {"queues": ["io"], "pool": "threads"}},
+    "fleet_task_routes": {"fleet.fetch_*": "io"},
+}
+VALID_BROKER = {"rabbitmq_erlang_cookie": "abcdefghijklmnopqrstuvwxyz0123"}
+
+
+def inventory(tmp_path, fleet=None, broker=None, brokers=("mq1",), workers=None):
+    """Write an inventory: group_vars/all (fleet), group_vars/broker, hosts with host variables."""
+    workers = workers if workers is not None else {"w1": {}}
+    hosts = {
+        "all": {
+            "vars": {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 1},
+            "children": {
+                "broker": {"hosts": {name: {} for name in brokers}},
+                "workers": {"hosts": workers},
+            },
+        }
+    }
+    (tmp_path / "group_vars" / "all").mkdir(parents=True)
+    (tmp_path / "group_vars" / "broker").mkdir(parents=True)
+    (tmp_path / "hosts.yml").write_text(yaml.safe_dump(hosts))
+    (tmp_path / "group_vars" / "all" / "fleet.yml").write_text(yaml.safe_dump(VALID_FLEET if fleet is None else fleet))
+    (tmp_path / "group_vars" / "broker" / "rabbitmq.yml").write_text(
+        yaml.safe_dump(VALID_BROKER if broker is None else broker)
+    )
+    return tmp_path / "hosts.yml"
+
+
+def site(hosts_file, playbook="site.yml", *extra_args):
+    """Run ``playbook`` (site.yml) against ``hosts_file``; return its exit code and output on one line."""
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    run = subprocess.run(
+        [str(PLAYBOOK_BIN), "-i", str(hosts_file), *extra_args, playbook],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    output = " ".join((run.stdout + run.stderr).split())  # messages are wrapped; compare on single spaces
+    return run.returncode, output
+
+
+def without(mapping, key):
+    return {k: v for k, v in mapping.items() if k != key}
+
+
+@pytest.mark.parametrize(
+    ("case", "expected"),
+    [
+        (
+            {"fleet": without(VALID_FLEET, "fleet_amqp_password")},
+            "fleet_amqp_password must be set",
+        ),
+        (
+            {"fleet": dict(VALID_FLEET, fleet_amqp_password="{{ vault_fleet_amqp_password }}")},
+            "fleet_amqp_password must be set",
+        ),
+        (
+            {"broker": {}},
+            "rabbitmq_erlang_cookie",
+        ),
+        (
+            {"broker": {"rabbitmq_erlang_cookie": "too-short"}},
+            "rabbitmq_erlang_cookie",
+        ),
+        (
+            {"brokers": ("mq1", "mq2")},
+            'The inventory group "broker" (fleet_broker_group) must hold exactly one broker host; it holds 2',
+        ),
+        (
+            {"workers": {}},
+            'The inventory group "workers" (fleet_workers_group) has no hosts',
+        ),
+        (
+            {"fleet": dict(VALID_FLEET, fleet_task_routes={"report.*": "reports"})},
+            "No worker host serves the queue(s) reports",
+        ),
+        (
+            {"workers": {"w1": {"fleet_worker_serves": ["default"]}}},
+            "No worker host serves the queue(s) io",
+        ),
+        (
+            {"workers": {"w1": {"fleet_worker_serves": ["reports"]}}},
+            "fleet_worker_serves of w1 is ['reports']",
+        ),
+        (
+            {"fleet": dict(VALID_FLEET, fleet_worker_groups={"default": {"concurrency": 2}})},
+            "fleet_worker_groups.default has no queues",
+        ),
+        (
+            {
+                "fleet": dict(
+                    VALID_FLEET,
+                    fleet_worker_groups={"default": {"queues": ["celery"], "pool": "gevnt"}},
+                    fleet_task_routes={},
+                )
+            },
+            "value of pool must be one of",
+        ),
+    ],
+    ids=[
+        "password-missing",
+        "password-vault-missing",
+        "cookie-missing",
+        "cookie-too-short",
+        "two-brokers",
+        "no-workers",
+        "route-to-unserved-queue",
+        "default-queue-unserved-after-serves",
+        "serves-unknown-group",
+        "group-without-queues",
+        "bad-pool",
+    ],
+)
+def test_bad_inventory_stops_before_any_change(tmp_path, case, expected):
+    rc, output = site(inventory(tmp_path, **case))
+    assert rc != 0
+    assert expected in output, output[-3000:]
+    # Nothing was attempted on any host: the broker and worker plays never started.
+    assert "PLAY [Set up the RabbitMQ broker]" not in output
+    assert "unreachable=1" not in output
+
+
+def test_good_inventory_passes_the_preflight(tmp_path):
+    rc, output = site(inventory(tmp_path), playbook="playbooks/preflight.yml")
+    assert rc == 0, output[-3000:]
+    assert "failed=0" in output
+
+
+def test_example_inventory_passes_the_preflight_once_the_vault_exists(tmp_path):
+    """inventory/example is valid as shipped, given the vault file its README describes."""
+    example = REPO / "inventory" / "example"
+    vault = yaml.safe_load((example / "group_vars" / "all" / "vault.yml.example").read_text())
+    extra = tmp_path / "vault.yml"
+    extra.write_text(yaml.safe_dump(vault))
+    rc, output = site(example / "hosts.yml", "playbooks/preflight.yml", "-e", f"@{extra}")
+    assert rc == 0, output[-3000:]
