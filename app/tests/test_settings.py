@@ -5,11 +5,64 @@ from celery import Celery
 from celery_fleet import settings
 
 
-def test_serializers_are_json_only():
-    assert settings.task_serializer == "json"
-    assert settings.result_serializer == "json"
-    assert settings.accept_content == ["json"]
-    assert settings.result_accept_content == ["json"]
+def test_serializers_are_json_only_by_default(monkeypatch):
+    monkeypatch.delenv("CELERY_SERIALIZER", raising=False)
+    reloaded = importlib.reload(settings)
+    assert reloaded.task_serializer == "json"
+    assert reloaded.result_serializer == "json"
+    assert reloaded.accept_content == ["json"]
+    assert reloaded.result_accept_content == ["json"]
+
+
+def test_msgpack_is_selectable_and_json_still_accepted(monkeypatch):
+    monkeypatch.setenv("CELERY_SERIALIZER", "msgpack")
+    reloaded = importlib.reload(settings)
+    assert reloaded.task_serializer == reloaded.result_serializer == "msgpack"
+    assert reloaded.accept_content == ["msgpack", "json"]
+    assert "pickle" not in reloaded.result_accept_content
+    monkeypatch.undo()
+    importlib.reload(settings)
+
+
+def test_pickle_is_refused_unless_explicitly_allowed():
+    with pytest.raises(ValueError, match="CELERY_ALLOW_PICKLE=true"):
+        settings.parse_serializer("pickle", None)
+    with pytest.raises(ValueError, match="CELERY_ALLOW_PICKLE=true"):
+        settings.parse_serializer("pickle", "no")
+    assert settings.parse_serializer("pickle", "true") == "pickle"
+    with pytest.raises(ValueError, match="must be one of"):
+        settings.parse_serializer("yaml", None)
+
+
+def test_beat_schedule_from_json():
+    schedule = settings.parse_beat_schedule(
+        '{"tick": {"task": "fleet.tick", "every": 5, "queue": "io"},'
+        ' "nightly": {"task": "fleet.add", "crontab": "0 3 * * 1-5", "args": [1, 2]}}'
+    )
+    assert schedule["tick"]["schedule"] == 5.0
+    assert schedule["tick"]["options"] == {"queue": "io"}
+    nightly = schedule["nightly"]["schedule"]
+    assert nightly.minute == {0}
+    assert nightly.hour == {3}
+    assert nightly.day_of_week == {1, 2, 3, 4, 5}
+    assert schedule["nightly"]["args"] == (1, 2)
+    assert settings.parse_beat_schedule("") == {}
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[]",
+        '{"x": {"every": 5}}',
+        '{"x": {"task": "t"}}',
+        '{"x": {"task": "t", "every": 5, "crontab": "* * * * *"}}',
+        '{"x": {"task": "t", "every": 0}}',
+        '{"x": {"task": "t", "crontab": "* * *"}}',
+    ],
+)
+def test_beat_schedule_rejects_bad_entries(raw):
+    with pytest.raises(ValueError, match="CELERY_BEAT_SCHEDULE"):
+        settings.parse_beat_schedule(raw)
 
 
 def test_result_backend_defaults_to_rpc(monkeypatch):

@@ -9,7 +9,7 @@ from celery_fleet.app import app
 
 def test_every_task_is_registered_under_its_service_prefix():
     names = {name for name in app.tasks if not name.startswith("celery.")}
-    assert names == {"fleet.add", "fleet.whoami", "fleet.fetch_url"}
+    assert names == {"fleet.add", "fleet.whoami", "fleet.fetch_url", "fleet.flaky", "fleet.tick"}
 
 
 def test_add(eager_app):
@@ -51,3 +51,26 @@ def test_fetch_url_returns_error_statuses_as_numbers(eager_app, http_server):
 def test_fetch_url_refuses_other_schemes(eager_app):
     with pytest.raises(ValueError, match="http"):
         tasks.fetch_url.delay("file:///etc/passwd").get()
+
+
+def test_flaky_retries_transient_errors_then_succeeds():
+    # apply() runs the task and its retries in-process (countdowns are not waited for).
+    result = tasks.flaky.apply(kwargs={"failures": 2})
+    assert (result.state, result.result) == ("SUCCESS", 3)
+
+
+def test_flaky_gives_up_after_max_retries():
+    result = tasks.flaky.apply(kwargs={"failures": tasks.flaky.max_retries + 2})
+    assert result.state == "FAILURE"
+    assert isinstance(result.result, tasks.TransientError)
+    assert "attempt 4 fails" in str(result.result)
+
+
+def test_flaky_retry_policy_backs_off():
+    assert tasks.flaky.autoretry_for == (tasks.TransientError,)
+    assert tasks.flaky.retry_backoff
+    assert tasks.flaky.max_retries == 3
+
+
+def test_tick_says_where_it_ran(eager_app):
+    assert set(tasks.tick.delay().get()) == {"node", "id"}

@@ -8,7 +8,10 @@ its entry in https://docs.celeryq.dev/en/stable/userguide/configuration.html.
 import json
 import os
 
+from celery.schedules import crontab
+
 DEFAULT_QUEUE = "celery"
+SERIALIZERS = ("json", "msgpack", "pickle")
 
 
 def parse_routes(raw):
@@ -32,6 +35,66 @@ def parse_routes(raw):
     return parsed
 
 
+def parse_serializer(name, allow_pickle):
+    """Check the ``CELERY_SERIALIZER`` choice: json (default) or msgpack; pickle only when explicitly allowed.
+
+    pickle runs code while it decodes: anyone who can publish to a queue could run anything on the workers.
+    """
+    name = (name or "json").strip().lower()
+    if name not in SERIALIZERS:
+        raise ValueError(f"CELERY_SERIALIZER must be one of {', '.join(SERIALIZERS)}, not {name!r}")
+    if name == "pickle" and (allow_pickle or "").strip().lower() not in ("1", "true", "yes"):
+        raise ValueError(
+            "CELERY_SERIALIZER=pickle lets anyone who can publish to the broker run code on the workers; "
+            "it is refused unless CELERY_ALLOW_PICKLE=true (fleet_allow_pickle) says you accept that"
+        )
+    return name
+
+
+def parse_beat_schedule(raw):
+    """Turn the ``CELERY_BEAT_SCHEDULE`` JSON object into Celery's ``beat_schedule``.
+
+    Each entry maps a name to ``{"task": "fleet.tick", "every": 10}`` (seconds) or ``{"task": ..., "crontab":
+    "*/5 * * * *"}`` (minute hour day-of-month month day-of-week), with optional ``args``, ``kwargs`` and ``queue``.
+    """
+    if not raw or not raw.strip():
+        return {}
+    entries = json.loads(raw)
+    if not isinstance(entries, dict):
+        raise ValueError("CELERY_BEAT_SCHEDULE must be a JSON object mapping entry names to schedules")
+    schedule = {}
+    for name, entry in entries.items():
+        if not isinstance(entry, dict) or not entry.get("task"):
+            raise ValueError(f"CELERY_BEAT_SCHEDULE: entry {name!r} must name a task")
+        if ("every" in entry) == ("crontab" in entry):
+            raise ValueError(f"CELERY_BEAT_SCHEDULE: entry {name!r} needs exactly one of 'every' and 'crontab'")
+        if "every" in entry:
+            every = float(entry["every"])
+            if every <= 0:
+                raise ValueError(f"CELERY_BEAT_SCHEDULE: 'every' of entry {name!r} must be positive")
+            when = every
+        else:
+            fields = str(entry["crontab"]).split()
+            if len(fields) != 5:
+                raise ValueError(f"CELERY_BEAT_SCHEDULE: 'crontab' of entry {name!r} needs 5 fields")
+            minute, hour, day_of_month, month_of_year, day_of_week = fields
+            when = crontab(
+                minute=minute,
+                hour=hour,
+                day_of_month=day_of_month,
+                month_of_year=month_of_year,
+                day_of_week=day_of_week,
+            )
+        schedule[name] = {
+            "task": entry["task"],
+            "schedule": when,
+            "args": tuple(entry.get("args", ())),
+            "kwargs": dict(entry.get("kwargs", {})),
+            "options": {"queue": entry["queue"]} if entry.get("queue") else {},
+        }
+    return schedule
+
+
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-url
 # Never in code: it carries the broker password. The worker env file and the client's shell provide it.
 broker_url = os.environ.get("CELERY_BROKER_URL", "amqp://localhost:5672//")
@@ -50,11 +113,14 @@ result_extended = True
 
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#task-serializer
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#accept-content
-# JSON only, in both directions: pickle would let anyone who can publish to a queue run code on the workers.
-task_serializer = "json"
-result_serializer = "json"
-accept_content = ["json"]
-result_accept_content = ["json"]
+# JSON by default, msgpack on request (fleet_serializer). Workers accept only that and JSON (remote control and
+# events speak JSON): a pickle message is refused and logged, since pickle would let anyone who can publish to a
+# queue run code on the workers. pickle is possible only with CELERY_ALLOW_PICKLE=true (fleet_allow_pickle).
+serializer = parse_serializer(os.environ.get("CELERY_SERIALIZER"), os.environ.get("CELERY_ALLOW_PICKLE"))
+task_serializer = serializer
+result_serializer = serializer
+accept_content = list(dict.fromkeys([serializer, "json"]))
+result_accept_content = accept_content
 
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#task-default-queue
 # Celery's own default, spelled out: a bare client (only Celery and the broker URL, no routes) sends here.
@@ -63,6 +129,10 @@ task_default_queue = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", DEFAULT_QUEUE)
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#task-routes
 # Routing by task name or glob pattern is configuration, not code: the inventory's fleet_task_routes.
 task_routes = parse_routes(os.environ.get("CELERY_TASK_ROUTES", ""))
+
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#beat-schedule
+# Periodic tasks are inventory data (fleet_beat_schedule); exactly one celery beat in the fleet sends them.
+beat_schedule = parse_beat_schedule(os.environ.get("CELERY_BEAT_SCHEDULE", ""))
 
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#timezone
 enable_utc = True

@@ -7,6 +7,10 @@ import urllib.request
 from celery_fleet.app import app
 
 
+class TransientError(Exception):
+    """A failure worth retrying: a timeout, a dropped connection, a busy upstream."""
+
+
 @app.task(name="fleet.add")
 def add(x, y):
     """Return ``x + y``: the smallest task that proves a round trip through the fleet."""
@@ -35,3 +39,29 @@ def fetch_url(url, timeout=10.0):
             return response.status
     except urllib.error.HTTPError as error:
         return error.code
+
+
+@app.task(
+    name="fleet.flaky",
+    bind=True,
+    autoretry_for=(TransientError,),
+    retry_backoff=1,  # 1 s, 2 s, 4 s, ... between attempts
+    retry_backoff_max=30,
+    retry_jitter=False,  # deterministic delays; add jitter when many tasks fail together
+    max_retries=3,
+)
+def flaky(self, failures=2):
+    """Fail with a transient error ``failures`` times, then succeed: the retry policy at work.
+
+    Returns the number of the attempt that succeeded. With more than ``max_retries`` failures the task ends in
+    failure with the last TransientError.
+    """
+    if self.request.retries < failures:
+        raise TransientError(f"attempt {self.request.retries + 1} fails on purpose ({failures} failures asked)")
+    return self.request.retries + 1
+
+
+@app.task(name="fleet.tick", bind=True)
+def tick(self):
+    """A periodic task's body: say when and where it ran (celery beat sends it; see fleet_beat_schedule)."""
+    return {"node": self.request.hostname, "id": self.request.id}
