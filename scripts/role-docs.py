@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
-ROLES = ("rabbitmq", "celery_worker")
+ROLES = ("rabbitmq", "redis", "celery_worker")
 BEGIN, END = "<!-- BEGIN role-variables (scripts/role-docs.py --write) -->", "<!-- END role-variables -->"
 
 

@@ -24,7 +24,11 @@ def client_from_environment():
     if missing:
         sys.exit(f"send_tasks: {', '.join(missing)} not set; source the client env file first (see --help)")
     client = Celery("fleet-client")  # reads CELERY_BROKER_URL and CELERY_RESULT_BACKEND itself
+    serializer = os.environ.get("CELERY_SERIALIZER") or "json"
     client.conf.update(
+        task_serializer=serializer,
+        accept_content=list(dict.fromkeys([serializer, "json"])),
+        result_accept_content=list(dict.fromkeys([serializer, "json"])),
         task_default_queue=os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery"),
         task_routes=json.loads(os.environ.get("CELERY_TASK_ROUTES") or "{}"),
         broker_connection_retry_on_startup=False,

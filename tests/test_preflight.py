@@ -24,7 +24,7 @@ VALID_FLEET = {
 VALID_BROKER = {"rabbitmq_erlang_cookie": "abcdefghijklmnopqrstuvwxyz0123"}
 
 
-def inventory(tmp_path, fleet=None, broker=None, brokers=("mq1",), workers=None):
+def inventory(tmp_path, fleet=None, broker=None, brokers=("mq1",), workers=None, beat=(), redis=()):
     """Write an inventory: group_vars/all (fleet), group_vars/broker, hosts with host variables."""
     workers = workers if workers is not None else {"w1": {}}
     hosts = {
@@ -33,6 +33,8 @@ def inventory(tmp_path, fleet=None, broker=None, brokers=("mq1",), workers=None)
             "children": {
                 "broker": {"hosts": {name: {} for name in brokers}},
                 "workers": {"hosts": workers},
+                "beat": {"hosts": {name: {} for name in beat}},
+                "redis": {"hosts": {name: {} for name in redis}},
             },
         }
     }
@@ -119,6 +121,49 @@ def without(mapping, key):
             },
             "value of pool must be one of",
         ),
+        (
+            {"workers": {"w1": {}, "w2": {}}, "beat": ("w1", "w2")},
+            'The group "beat" (fleet_beat_group) holds 2 hosts (w1, w2)',
+        ),
+        (
+            {"beat": ("mq1",)},
+            'The beat host mq1 must also be in the group "workers"',
+        ),
+        (
+            {"fleet": dict(VALID_FLEET, fleet_beat_schedule={"tick": {"task": "fleet.tick", "every": 5}})},
+            "fleet_beat_schedule has entries but no host runs celery beat",
+        ),
+        (
+            {
+                "fleet": dict(VALID_FLEET, fleet_beat_schedule={"tick": {"task": "fleet.tick", "every": 0}}),
+                "beat": ("w1",),
+            },
+            'entry "tick" needs a task name and exactly one of',
+        ),
+        (
+            {"fleet": dict(VALID_FLEET, fleet_serializer="pickle")},
+            "celery_worker_serializer is pickle: anyone who can publish to the broker could then run code",
+        ),
+        (
+            {"fleet": dict(VALID_FLEET, fleet_tasks_package={"project": "/nonexistent/acme"})},
+            "celery_worker_package: /nonexistent/acme/pyproject.toml is missing on the control node",
+        ),
+        (
+            {"fleet": dict(VALID_FLEET, fleet_broker="redis", fleet_results="redis", fleet_redis_password="x" * 16)},
+            'the inventory group "redis" (fleet_redis_group) must hold exactly one Redis host; it holds 0',
+        ),
+        (
+            {"fleet": dict(VALID_FLEET, fleet_broker="redis", fleet_redis_password="x" * 16), "redis": ("r1",)},
+            "supported: fleet_broker rabbitmq with fleet_results rpc (the default) or redis",
+        ),
+        (
+            {"fleet": dict(VALID_FLEET, fleet_results="redis"), "redis": ("r1",)},
+            "fleet_redis_password must be set",
+        ),
+        (
+            {"fleet": dict(VALID_FLEET, fleet_broker="kafka")},
+            'fleet_broker is "kafka"',
+        ),
     ],
     ids=[
         "password-missing",
@@ -132,6 +177,16 @@ def without(mapping, key):
         "serves-unknown-group",
         "group-without-queues",
         "bad-pool",
+        "two-beat-hosts",
+        "beat-host-not-a-worker",
+        "schedule-without-beat-host",
+        "bad-schedule-entry",
+        "pickle-without-consent",
+        "missing-tasks-package",
+        "redis-without-host",
+        "redis-broker-with-rpc-results",
+        "redis-password-missing",
+        "unknown-broker",
     ],
 )
 def test_bad_inventory_stops_before_any_change(tmp_path, case, expected):
@@ -156,4 +211,11 @@ def test_example_inventory_passes_the_preflight_once_the_vault_exists(tmp_path):
     extra = tmp_path / "vault.yml"
     extra.write_text(yaml.safe_dump(vault))
     rc, output = site(example / "hosts.yml", "playbooks/preflight.yml", "-e", f"@{extra}")
+    assert rc == 0, output[-3000:]
+
+
+def test_redis_broker_and_results_pass_the_preflight(tmp_path):
+    fleet = dict(VALID_FLEET, fleet_broker="redis", fleet_results="redis", fleet_redis_password="p" * 16)
+    del fleet["fleet_amqp_password"]  # RabbitMQ is not used: its password is not needed
+    rc, output = site(inventory(tmp_path, fleet=fleet, brokers=(), redis=("r1",)), "playbooks/preflight.yml")
     assert rc == 0, output[-3000:]
