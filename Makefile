@@ -48,7 +48,7 @@ venv: $(BIN)/ansible-playbook ## Create .venv with the pinned control-node tools
 deps: host-deps venv ## Install everything the other targets need
 
 images: host-deps ## Build the local Debian base images (once; reused afterwards)
-	@for d in $(DISTROS); do scripts/base-image.sh $$d; done
+	@for d in $(sort bookworm $(DISTROS)); do scripts/base-image.sh $$d; done
 
 lab: ## Start the fleet in containers here and run tasks through it (LAB_AMQP_PORT=5672, LAB_DISTRO=bookworm)
 	@scripts/lab.sh up
@@ -70,11 +70,13 @@ unit: venv ## Unit tests of the tasks package (app/) and of site.yml's preflight
 lab-test: deps ## The README's main command end to end: make lab twice, the client env file, worker3, lab-down
 	pytest -v -p no:cacheprovider tests/test_lab.py
 
-molecule: deps images ## The fleet in containers, on every distro in DISTROS (FLEET_DISTRO per run)
+molecule: deps images ## The fleet in containers: RabbitMQ on every distro in DISTROS, then Redis (Debian 12)
 	@for d in $(DISTROS); do \
-	  echo "=== molecule test on $$d"; \
+	  echo "=== molecule test (RabbitMQ) on $$d"; \
 	  FLEET_DISTRO=$$d molecule test; \
 	done
+	@echo "=== molecule test -s redis (Redis broker and results, msgpack) on bookworm"
+	molecule test -s redis
 
 test: deps lint unit lab-test molecule ## Everything: lint, unit tests, the lab, molecule on every distro
 

@@ -6,6 +6,7 @@ like any client of a real fleet. It reaches the broker across the scenario's pod
 
 import json
 import os
+import shutil
 import subprocess
 import urllib.parse
 from pathlib import Path
@@ -15,20 +16,29 @@ import testinfra
 import yaml
 from celery import Celery
 
-NETWORK = "celery-fleet-molecule"
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
 # Must match molecule.yml: the generated part lives in the ephemeral directory, the suffix proves URL encoding.
 PASSWORD_SUFFIX = "/@:%#?&"  # noqa: S105 (not a secret: a fixed suffix of the generated test password)
-# The routing table the fleet was deployed with: clients use the same one.
-_SCENARIO = yaml.safe_load(Path(__file__).resolve().parents[1].joinpath("molecule.yml").read_text())
-ROUTES = _SCENARIO["provisioner"]["inventory"]["group_vars"]["all"]["fleet_task_routes"]
 
+# The scenario under test (this verifier serves every scenario): what the fleet was deployed with.
+_SCENARIO_DIR = Path(os.environ.get("MOLECULE_SCENARIO_DIRECTORY", Path(__file__).resolve().parents[1]))
+_SCENARIO = yaml.safe_load(_SCENARIO_DIR.joinpath("molecule.yml").read_text())
+FLEET = _SCENARIO["provisioner"]["inventory"]["group_vars"]["all"]
+NETWORK = _SCENARIO["platforms"][0]["network"]
+ROUTES = FLEET["fleet_task_routes"]
+BROKER_KIND = FLEET.get("fleet_broker", "rabbitmq")
+RESULTS_KIND = FLEET.get("fleet_results", "rpc")
+SERIALIZER = FLEET.get("fleet_serializer", "json")
+BROKER_SERVICE = {"rabbitmq": "rabbitmq-server", "redis": "redis-server"}[BROKER_KIND]
 
-def _inventory():
-    return os.environ["MOLECULE_INVENTORY_FILE"]
+rabbitmq_only = pytest.mark.skipif(BROKER_KIND != "rabbitmq", reason="the fleet's broker is not RabbitMQ")
+redis_only = pytest.mark.skipif(BROKER_KIND != "redis", reason="the fleet's broker is not Redis")
 
 
 def _host(name):
-    return testinfra.get_host(f"ansible://{name}?ansible_inventory={_inventory()}")
+    # podman exec straight into the container: what Ansible reached over its podman connection, without
+    # Ansible's per-command overhead.
+    return testinfra.get_host(f"podman://{name}")
 
 
 @pytest.fixture(scope="session")
@@ -59,30 +69,68 @@ def broker_ip():
 
 @pytest.fixture(scope="session")
 def fleet_password():
-    generated = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "fleet_amqp_password").read_text().split()[0]
+    """The broker password of the fleet's user (RabbitMQ's or Redis's, whichever is the broker)."""
+    name = {"rabbitmq": "fleet_amqp_password", "redis": "fleet_redis_password"}[BROKER_KIND]
+    generated = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], name).read_text().split()[0]
     return generated + PASSWORD_SUFFIX
 
 
+def quote(part):
+    return urllib.parse.quote(part, safe="")
+
+
 def amqp_url(ip, user, password, vhost):
-    quote = lambda part: urllib.parse.quote(part, safe="")  # noqa: E731
     return f"amqp://{quote(user)}:{quote(password)}@{ip}:5672/{quote(vhost)}"
+
+
+def redis_url(ip, user, password, db):
+    return f"redis://{quote(user)}:{quote(password)}@{ip}:6379/{db}"
 
 
 @pytest.fixture(scope="session")
 def fleet_url(broker_ip, fleet_password):
+    if BROKER_KIND == "redis":
+        return redis_url(broker_ip, "fleet", fleet_password, 0)
     return amqp_url(broker_ip, "fleet", fleet_password, "fleet")
 
 
 @pytest.fixture(scope="session")
-def client(fleet_url):
+def results_url(broker_ip, fleet_password):
+    return "rpc://" if RESULTS_KIND == "rpc" else redis_url(broker_ip, "fleet", fleet_password, 1)
+
+
+@pytest.fixture(scope="session")
+def client(fleet_url, results_url):
     """A client with only Celery, the broker URL and the fleet's routing table: no tasks code."""
-    app = Celery("verifier-client", broker=fleet_url, backend="rpc://", set_as_current=False)
+    app = Celery("verifier-client", broker=fleet_url, backend=results_url, set_as_current=False)
     app.conf.update(
         task_routes={pattern: {"queue": queue} for pattern, queue in ROUTES.items()},
-        task_serializer="json",
-        accept_content=["json"],
-        result_accept_content=["json"],
+        task_serializer=SERIALIZER,
+        accept_content=list(dict.fromkeys([SERIALIZER, "json"])),
+        result_accept_content=list(dict.fromkeys([SERIALIZER, "json"])),
         broker_connection_timeout=10,
     )
     yield app
     app.close()
+
+
+def converge(hosts, *extra_args):
+    """Run site.yml again on ``hosts`` (and localhost) with extra ansible-playbook arguments; return its output."""
+    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FORCE_COLOR="0")
+    command = [
+        shutil.which("ansible-playbook"),
+        "-i",
+        os.environ["MOLECULE_INVENTORY_FILE"],
+        str(PROJECT / "site.yml"),
+        "--limit",
+        ",".join(["localhost", *hosts]),
+        *extra_args,
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    return done.stdout
+
+
+def main_pid(host, unit):
+    """The main process of ``unit`` on ``host`` (0 when it is not running)."""
+    return int(host.check_output(f"systemctl show --property MainPID --value {unit}"))

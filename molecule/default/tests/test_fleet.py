@@ -1,11 +1,16 @@
-"""What users rely on: the broker is reachable and locked down, workers run, and tasks flow to the right place."""
+"""What users rely on, whatever the broker: workers run, tasks flow to the right place, beat ticks, retries retry.
+
+The broker's own checks are in test_broker_rabbitmq.py and test_broker_redis.py.
+"""
 
 import importlib.util
+import itertools
+import json
+import time
+import uuid
 
 import pytest
-from amqp.exceptions import AccessRefused, NotAllowed
-from conftest import amqp_url
-from kombu import Connection
+from conftest import main_pid, rabbitmq_only
 
 WORKERS = {
     # host: (units it must run, units it must not have, node names)
@@ -13,58 +18,6 @@ WORKERS = {
     "worker2": (["celery-worker-io"], ["celery-worker-default"], ["io@worker2"]),
 }
 TIMEOUT = 30
-
-
-def connect(url):
-    with Connection(url, connect_timeout=10) as conn:
-        conn.ensure_connection(max_retries=1)
-        return True
-
-
-# --- broker -----------------------------------------------------------------------------------------------------
-
-
-def test_rabbitmq_is_running_and_enabled(broker):
-    service = broker.service("rabbitmq-server")
-    assert service.is_running
-    assert service.is_enabled
-
-
-def test_rabbitmq_listens_off_loopback(broker):
-    assert broker.socket("tcp://0.0.0.0:5672").is_listening
-
-
-def test_rabbitmq_open_file_limit_comes_from_the_drop_in(broker):
-    assert broker.file("/etc/systemd/system/rabbitmq-server.service.d/celery-fleet.conf").exists
-    assert broker.check_output("systemctl show rabbitmq-server -p LimitNOFILE --value") == "65536"
-
-
-def test_erlang_cookie_is_private(broker):
-    cookie = broker.file("/var/lib/rabbitmq/.erlang.cookie")
-    assert cookie.user == "rabbitmq"
-    assert cookie.mode == 0o400
-
-
-def test_guest_cannot_authenticate(broker_ip):
-    for vhost in ("/", "fleet"):
-        with pytest.raises(AccessRefused):
-            connect(amqp_url(broker_ip, "guest", "guest", vhost))
-
-
-def test_guest_user_is_deleted(broker):
-    users = broker.check_output("rabbitmqctl -q list_users")
-    assert "guest" not in users.split()
-
-
-def test_fleet_user_authenticates_on_its_vhost_only(broker_ip, fleet_password):
-    assert connect(amqp_url(broker_ip, "fleet", fleet_password, "fleet"))
-    with pytest.raises(NotAllowed, match="access to vhost '/' refused"):
-        connect(amqp_url(broker_ip, "fleet", fleet_password, "/"))
-
-
-def test_wrong_password_is_refused(broker_ip, fleet_password):
-    with pytest.raises(AccessRefused):
-        connect(amqp_url(broker_ip, "fleet", fleet_password + "x", "fleet"))
 
 
 # --- workers ----------------------------------------------------------------------------------------------------
@@ -132,6 +85,13 @@ def test_default_queue_tasks_run_on_its_group_only(client):
     assert {answer["queue"] for answer in answers} == {"celery"}
 
 
+def test_a_task_sent_to_a_queue_runs_on_the_group_serving_it(client):
+    results = [client.send_task("fleet.whoami", queue="io") for _ in range(3)]
+    answers = [result.get(timeout=TIMEOUT) for result in results]
+    assert {(answer["node"], answer["queue"]) for answer in answers} == {("io@worker2", "io")}
+
+
+@rabbitmq_only  # the HTTP server it fetches is RabbitMQ's management plugin
 def test_routed_tasks_run_on_the_group_serving_their_queue(client):
     # The management API answers 401 without credentials: a real HTTP round trip from worker2 to the broker.
     results = [client.send_task("fleet.fetch_url", args=["http://broker:15672/api/overview"]) for _ in range(3)]
@@ -144,3 +104,85 @@ def test_a_failing_task_reports_its_error(client):
     with pytest.raises(Exception, match="http"):
         result.get(timeout=TIMEOUT)
     assert result.state == "FAILURE"
+
+
+def test_transient_failures_are_retried_with_backoff(client):
+    # fleet.flaky fails twice with a TransientError, then succeeds on its third attempt (1 s and 2 s later).
+    result = client.send_task("fleet.flaky", kwargs={"failures": 2})
+    assert result.get(timeout=TIMEOUT) == 3
+
+
+def test_retries_stop_at_the_limit(client):
+    # max_retries=3: the fourth attempt's error is final (after 1 + 2 + 4 s of backoff).
+    result = client.send_task("fleet.flaky", kwargs={"failures": 10})
+    with pytest.raises(Exception, match="attempt 4 fails on purpose"):
+        result.get(timeout=TIMEOUT)
+    assert result.state == "FAILURE"
+
+
+def test_pool_size_and_kind_follow_the_worker_group(worker1, worker2):
+    # worker1's "default" group: prefork, concurrency 2 -> two pool child processes.
+    default = main_pid(worker1, "celery-worker-default")
+    assert int(worker1.check_output(f"pgrep -c -P {default}")) == 2
+    # worker2's "io" group: threads, concurrency 4 -> no child process, at least 4 threads more than the main one.
+    io = main_pid(worker2, "celery-worker-io")
+    assert worker2.run(f"pgrep -P {io}").stdout.strip() == ""
+    assert int(worker2.check_output(f"ps -o nlwp= -p {io}")) >= 5
+
+
+def test_a_pickle_message_is_refused_and_the_worker_keeps_running(client, worker1):
+    task_id = str(uuid.uuid4())
+    headers = {"lang": "py", "task": "fleet.add", "id": task_id, "root_id": task_id, "retries": 0}
+    with client.connection_for_write() as connection:
+        # What an attacker who can publish would send: a pickle body, which runs code when it is decoded.
+        connection.Producer().publish(
+            ((2, 3), {}, {}), serializer="pickle", exchange="", routing_key="celery", headers=headers
+        )
+    deadline = time.monotonic() + TIMEOUT
+    journal = ""
+    while "Refusing to deserialize untrusted content of type pickle" not in journal:
+        assert time.monotonic() < deadline, journal[-2000:]
+        time.sleep(1)
+        journal = worker1.check_output("journalctl --no-pager -u celery-worker-default --since -2min")
+    assert task_id not in journal
+    assert client.send_task("fleet.add", args=[1, 1]).get(timeout=TIMEOUT) == 2
+
+
+@pytest.mark.parametrize("name", sorted(WORKERS))
+def test_the_deployed_version_is_recorded_on_each_host(request, name):
+    fact = json.loads(request.getfixturevalue(name).file("/etc/ansible/facts.d/celery_fleet.fact").content_string)
+    assert (fact["package"], fact["version"], fact["celery"]) == ("celery_fleet_tasks", "0.1.0", "5.7.0")
+    assert fact["app"] == "celery_fleet.app:app"
+
+
+# --- celery beat --------------------------------------------------------------------------------------------------
+
+
+def test_beat_runs_on_the_beat_host_only(worker1, worker2):
+    assert worker2.service("celery-beat").is_running
+    assert worker2.service("celery-beat").is_enabled
+    assert not worker1.file("/etc/systemd/system/celery-beat.service").exists
+    assert worker1.run("pgrep -f 'celery.* beat'").rc == 1
+    state = worker2.file("/var/lib/celery-fleet")
+    assert (state.user, state.is_directory) == ("celery", True)
+    # The persistent schedule: when each entry last ran, so a restart neither skips nor repeats a tick.
+    assert "beat-schedule" in worker2.check_output("ls /var/lib/celery-fleet")
+
+
+def test_a_periodic_task_runs_repeatedly_and_once_per_tick(worker1):
+    """fleet.tick is scheduled every 3 s: runs keep coming, and no two come closer than a tick apart."""
+    since = int(time.time())
+    deadline = time.monotonic() + 40
+    times = []
+    while len(times) < 5:
+        assert time.monotonic() < deadline, f"only {len(times)} ticks ran"
+        time.sleep(2)
+        journal = worker1.check_output(f"journalctl --no-pager -o short-unix -u celery-worker-default --since @{since}")
+        times = [
+            float(line.split()[0])
+            for line in journal.splitlines()
+            if "Task fleet.tick[" in line and "succeeded" in line
+        ]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    # A second scheduler would put extra runs between the ticks (gaps near 0-1.5 s).
+    assert all(2.0 <= gap <= 4.5 for gap in gaps), gaps

@@ -3,32 +3,11 @@
 Runs after test_fleet.py (file order) and changes worker1, then puts it back as molecule.yml has it.
 """
 
-import os
-import shutil
-import subprocess
-from pathlib import Path
-
-PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
+from conftest import converge, main_pid
 
 
 def converge_worker1(*extra_args):
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FORCE_COLOR="0")
-    cmd = [
-        shutil.which("ansible-playbook"),
-        "-i",
-        os.environ["MOLECULE_INVENTORY_FILE"],
-        str(PROJECT / "site.yml"),
-        "--limit",
-        "localhost,worker1",
-        *extra_args,
-    ]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
-    return done.stdout
-
-
-def main_pid(host, unit):
-    return int(host.check_output(f"systemctl show --property MainPID --value {unit}"))
+    return converge(["worker1"], *extra_args)
 
 
 def test_adding_then_removing_a_group_on_a_host(worker1):
