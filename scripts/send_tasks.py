@@ -27,6 +27,7 @@ def client_from_environment():
     serializer = os.environ.get("CELERY_SERIALIZER") or "json"
     client.conf.update(
         task_serializer=serializer,
+        result_serializer=serializer,  # a Redis result store keeps bare payloads: the reader must know their format
         accept_content=list(dict.fromkeys([serializer, "json"])),
         result_accept_content=list(dict.fromkeys([serializer, "json"])),
         task_default_queue=os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery"),

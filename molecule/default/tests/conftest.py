@@ -106,6 +106,8 @@ def client(fleet_url, results_url):
     app.conf.update(
         task_routes={pattern: {"queue": queue} for pattern, queue in ROUTES.items()},
         task_serializer=SERIALIZER,
+        # A Redis result store keeps bare payloads: the reader must know their format.
+        result_serializer=SERIALIZER,
         accept_content=list(dict.fromkeys([SERIALIZER, "json"])),
         result_accept_content=list(dict.fromkeys([SERIALIZER, "json"])),
         broker_connection_timeout=10,
