@@ -3,13 +3,14 @@
 Runs after test_fleet.py (file order) and changes worker1, then puts it back as molecule.yml has it.
 """
 
-from conftest import converge, main_pid
+from conftest import converge, default_scenario_only, main_pid
 
 
 def converge_worker1(*extra_args):
     return converge(["worker1"], *extra_args)
 
 
+@default_scenario_only
 def test_adding_then_removing_a_group_on_a_host(worker1):
     before = main_pid(worker1, "celery-worker-default")
     assert before > 0

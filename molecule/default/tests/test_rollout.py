@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 
-from conftest import BROKER_SERVICE, PROJECT, converge, main_pid
+from conftest import BROKER_SERVICE, PROJECT, converge, default_scenario_only, main_pid
 
 EXAMPLE = PROJECT / "examples" / "acme-tasks"
 UNITS = {"worker1": ["celery-worker-default"], "worker2": ["celery-worker-io", "celery-beat"]}
@@ -34,6 +34,7 @@ def package_index(tmp_path):
     return tmp_path.as_uri()
 
 
+@default_scenario_only
 def test_a_new_tasks_package_rolls_out_to_every_worker(tmp_path, broker, worker1, worker2, client):
     hosts = {"worker1": worker1, "worker2": worker2}
     before = {(name, unit): main_pid(hosts[name], unit) for name, units in UNITS.items() for unit in units}
