@@ -8,6 +8,7 @@ deployed version is recorded on every worker.
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 
@@ -21,8 +22,9 @@ def package_index(tmp_path):
     """A PEP 503 'simple' index holding the example's wheel, as a private index would."""
     project = tmp_path / "acme-tasks"
     project.mkdir(parents=True)
+    source = shutil.copytree(EXAMPLE, tmp_path / "src")  # building in place would leave build/ in the repository
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", project, EXAMPLE],
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", project, source],
         check=True,
         capture_output=True,
         timeout=300,

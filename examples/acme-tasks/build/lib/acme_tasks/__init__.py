@@ -1,1 +1,0 @@
-"""Acme's Celery tasks: an example of a tasks package you bring to celery-fleet."""
