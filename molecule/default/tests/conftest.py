@@ -105,19 +105,26 @@ def results_url(broker_ip, fleet_password):
     return "rpc://" if RESULTS_KIND == "rpc" else redis_url(broker_ip, "fleet", fleet_password, 1)
 
 
-@pytest.fixture(scope="session")
-def client(fleet_url, results_url):
-    """A client with only Celery, the broker URL and the fleet's routing table: no tasks code."""
-    app = Celery("verifier-client", broker=fleet_url, backend=results_url, set_as_current=False)
+def celery_client(name, broker, backend):
+    """A client with only Celery, a broker and a result backend, in the fleet's message format: no tasks code."""
+    accept = list(dict.fromkeys([SERIALIZER, "json"]))
+    app = Celery(name, broker=broker, backend=backend, set_as_current=False)
     app.conf.update(
-        task_routes={pattern: {"queue": queue} for pattern, queue in ROUTES.items()},
         task_serializer=SERIALIZER,
         # A Redis result store keeps bare payloads: the reader must know their format.
         result_serializer=SERIALIZER,
-        accept_content=list(dict.fromkeys([SERIALIZER, "json"])),
-        result_accept_content=list(dict.fromkeys([SERIALIZER, "json"])),
+        accept_content=accept,
+        result_accept_content=accept,
         broker_connection_timeout=10,
     )
+    return app
+
+
+@pytest.fixture(scope="session")
+def client(fleet_url, results_url):
+    """The fleet's client, with its routing table."""
+    app = celery_client("verifier-client", fleet_url, results_url)
+    app.conf.task_routes = {pattern: {"queue": queue} for pattern, queue in ROUTES.items()}
     yield app
     app.close()
 

@@ -1,29 +1,15 @@
 """RabbitMQ as broker with Redis results: the third supported combination, on the Redis scenario's fleet.
 
-Runs last in the Redis scenario (file order; the rollout test before it is default-scenario only): converges the
-same hosts with fleet_broker=rabbitmq, fleet_results=redis, which installs RabbitMQ on the broker host and moves the
-workers to AMQP. A task sent over AMQP stores its result in Redis, where another client reads it by task id alone.
+Runs in the Redis scenario only, after its other tests (file order; the rollout test after it is default-scenario only):
+converges the same hosts with fleet_broker=rabbitmq, fleet_results=redis, which installs RabbitMQ on the broker host
+and moves the workers to AMQP. A task sent over AMQP stores its result in Redis, where another client reads it by
+task id alone.
 """
 
 import json
 import secrets
 
-from celery import Celery
-from conftest import SERIALIZER, amqp_url, converge, redis_only, redis_url
-
-ACCEPT = list(dict.fromkeys([SERIALIZER, "json"]))
-
-
-def client_app(name, broker, backend):
-    app = Celery(name, broker=broker, backend=backend, set_as_current=False)
-    app.conf.update(
-        task_serializer=SERIALIZER,
-        result_serializer=SERIALIZER,
-        accept_content=ACCEPT,
-        result_accept_content=ACCEPT,
-        broker_connection_timeout=10,
-    )
-    return app
+from conftest import amqp_url, celery_client, converge, redis_only, redis_url
 
 
 @redis_only
@@ -40,13 +26,13 @@ def test_rabbitmq_broker_with_redis_results(broker, broker_ip, fleet_password):
     assert broker.service("redis-server").is_running
 
     results = redis_url(broker_ip, "fleet", fleet_password, 1)
-    sender = client_app("sender", amqp_url(broker_ip, "fleet", amqp_password, "fleet"), results)
+    sender = celery_client("sender", amqp_url(broker_ip, "fleet", amqp_password, "fleet"), results)
     result = sender.send_task("fleet.add", args=[20, 22])
     assert result.get(timeout=60) == 42
     assert result.worker == "default@worker1"
 
     # Unlike rpc://, a stored result can be read by another client, knowing only the task id.
-    reader = client_app("reader", "memory://", results)
+    reader = celery_client("reader", "memory://", results)
     assert reader.AsyncResult(result.id).get(timeout=10) == 42
     sender.close()
     reader.close()
