@@ -7,6 +7,7 @@ its entry in https://docs.celeryq.dev/en/stable/userguide/configuration.html.
 
 import json
 import os
+import ssl
 
 from celery.schedules import crontab
 
@@ -49,6 +50,22 @@ def parse_serializer(name, allow_pickle):
             "it is refused unless CELERY_ALLOW_PICKLE=true (fleet_allow_pickle) says you accept that"
         )
     return name
+
+
+def broker_tls_options(url, ca_certs=None, server_hostname=None):
+    """Celery's ``broker_use_ssl`` for an ``amqps://`` broker URL (``False`` for any other).
+
+    The broker's certificate must be signed by ``ca_certs`` (``CELERY_BROKER_SSL_CA_CERTS``; the system's CAs when
+    unset) and name the host of the URL (or ``server_hostname``): kombu checks the host name when the option is
+    present, and fills in the URL's host when it is ``None``.
+    """
+    if not (url or "").startswith("amqps://"):
+        return False
+    return {
+        "ca_certs": ca_certs or None,
+        "cert_reqs": ssl.CERT_REQUIRED,
+        "server_hostname": server_hostname or None,
+    }
 
 
 def parse_beat_schedule(raw):
@@ -98,6 +115,15 @@ def parse_beat_schedule(raw):
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-url
 # Never in code: it carries the broker password. The worker env file and the client's shell provide it.
 broker_url = os.environ.get("CELERY_BROKER_URL", "amqp://localhost:5672//")
+
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-use-ssl
+# With an amqps:// URL (the fleet's default), the broker's certificate is verified: signed by the fleet's CA
+# (CELERY_BROKER_SSL_CA_CERTS) and issued for the broker's host name.
+broker_use_ssl = broker_tls_options(
+    broker_url,
+    os.environ.get("CELERY_BROKER_SSL_CA_CERTS"),
+    os.environ.get("CELERY_BROKER_SSL_SERVER_HOSTNAME"),
+)
 
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-connection-retry-on-startup
 # Keep retrying while the broker is still starting (hosts rebooting together), instead of exiting.
