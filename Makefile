@@ -50,7 +50,7 @@ deps: host-deps venv ## Install everything the other targets need
 images: host-deps ## Build the local Debian base images (once; reused afterwards)
 	@for d in $(sort bookworm $(DISTROS)); do scripts/base-image.sh $$d; done
 
-lab: ## Start the fleet in containers here and run tasks through it (LAB_AMQP_PORT=5672, LAB_DISTRO=bookworm)
+lab: ## Start the fleet in containers here and run tasks through it (LAB_AMQP_PORT=5671, LAB_DISTRO=bookworm)
 	@scripts/lab.sh up
 
 lab-down: ## Remove the lab's containers, network and generated files (.lab/)
@@ -63,9 +63,9 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, role docs in st
 	ruff format --check .
 	python scripts/role-docs.py --check
 
-unit: venv ## Unit tests of the tasks package (app/) and of site.yml's preflight against bad inventories
+unit: venv ## Unit tests of the tasks package (app/), the client settings and site.yml's preflight against bad inventories
 	cd app && pytest -q
-	pytest -q -p no:cacheprovider tests/test_preflight.py
+	pytest -q -p no:cacheprovider tests/test_preflight.py tests/test_client_settings.py
 
 lab-test: deps ## The README's main command end to end: make lab twice, the client env file, worker3, lab-down
 	pytest -v -p no:cacheprovider tests/test_lab.py

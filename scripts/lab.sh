@@ -4,7 +4,7 @@
 #   scripts/lab.sh up      (make lab)       install what is missing, start the containers, converge, send tasks
 #   scripts/lab.sh down    (make lab-down)  remove the containers, the network and .lab/ (the base image stays)
 #
-# Settings (environment or make variables): LAB_AMQP_PORT (loopback port of the broker's AMQP, default 5672),
+# Settings (environment or make variables): LAB_AMQP_PORT (loopback port of the broker's AMQP over TLS, default 5671),
 # LAB_DISTRO (bookworm or trixie, default bookworm). Inventory: inventory/lab/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -115,7 +115,8 @@ The fleet runs in containers: $LAB_CONTAINERS
 Send a task from this machine with the stock celery CLI:
   set -a && . .lab/client.env && set +a
   .venv/bin/celery call fleet.add --args '[2, 3]'
-  .venv/bin/celery inspect ping
+Inspect the workers as the monitoring identity:
+  set -a && . .lab/monitor.env && set +a && .venv/bin/celery inspect ping
 Follow a worker:   podman exec celery-fleet-lab-worker1 journalctl -fu celery-worker-default
 Remove the lab:    make lab-down
 EOT

@@ -20,21 +20,13 @@ from celery import Celery
 
 def client_from_environment():
     """A Celery client configured only from CELERY_* variables (the client env file)."""
-    missing = [name for name in ("CELERY_BROKER_URL", "CELERY_RESULT_BACKEND") if not os.environ.get(name)]
+    missing = [name for name in ("CELERY_BROKER_URL", "CELERY_CONFIG_MODULE") if not os.environ.get(name)]
     if missing:
         sys.exit(f"send_tasks: {', '.join(missing)} not set; source the client env file first (see --help)")
-    client = Celery("fleet-client")  # reads CELERY_BROKER_URL and CELERY_RESULT_BACKEND itself
-    serializer = os.environ.get("CELERY_SERIALIZER") or "json"
-    client.conf.update(
-        task_serializer=serializer,
-        result_serializer=serializer,  # a Redis result store keeps bare payloads: the reader must know their format
-        accept_content=list(dict.fromkeys([serializer, "json"])),
-        result_accept_content=list(dict.fromkeys([serializer, "json"])),
-        task_default_queue=os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery"),
-        task_routes=json.loads(os.environ.get("CELERY_TASK_ROUTES") or "{}"),
-        broker_connection_retry_on_startup=False,
-        broker_connection_timeout=5,
-    )
+    # The env file names celery_fleet_client.py (CELERY_CONFIG_MODULE), which turns its CELERY_* variables into
+    # Celery's settings: broker and TLS, result backend, message format, default queue and routes.
+    client = Celery("fleet-client")
+    client.conf.update(broker_connection_retry_on_startup=False, broker_connection_timeout=5)
     return client
 
 

@@ -54,9 +54,15 @@ def recap(output):
     return {host: int(changed) for host, changed in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
 
 
-def client(*command, timeout=120):
+def client(*command, timeout=120, env_file=".lab/client.env", check=True):
     """Run a command with the client env file sourced, as the README tells a user to."""
-    return run("bash", "-c", 'set -a && . .lab/client.env && set +a && exec "$@"', "client", *command, timeout=timeout)
+    script = f'set -a && . {env_file} && set +a && exec "$@"'
+    return run("bash", "-c", script, "client", *command, timeout=timeout, check=check)
+
+
+def monitor(*command, timeout=120):
+    """Run a command as the monitoring identity (celery inspect), with .lab/monitor.env sourced."""
+    return client(*command, timeout=timeout, env_file=".lab/monitor.env")
 
 
 def journal(container, unit):
@@ -107,10 +113,14 @@ def test_second_make_lab_reuses_everything_and_changes_nothing():
 def test_client_env_file_works_with_the_stock_celery_cli():
     env_file = LAB_DIR / "client.env"
     assert env_file.stat().st_mode & 0o777 == 0o600
-    assert "CELERY_BROKER_URL='amqp://fleet:" in env_file.read_text()
-    assert "@127.0.0.1:5672/fleet'" in env_file.read_text()
+    assert "CELERY_BROKER_URL='amqps://fleet-client:" in env_file.read_text()
+    assert "@127.0.0.1:5671/fleet'" in env_file.read_text()
 
-    ping = client(str(BIN / "celery"), "inspect", "ping").stdout
+    # The client identity may send tasks, not remote-control commands; the monitoring identity may inspect.
+    refused = client(str(BIN / "celery"), "inspect", "ping", check=False)
+    assert refused.returncode != 0
+    assert "ACCESS_REFUSED" in refused.stdout + refused.stderr
+    ping = monitor(str(BIN / "celery"), "inspect", "ping").stdout
     assert "default@worker1: OK" in ping
     assert "io@worker2: OK" in ping
 
@@ -149,7 +159,7 @@ def test_adding_worker3_to_the_lab_inventory_adds_a_worker_and_changes_nothing_e
         "worker2": 0,
     }
     # worker3 serves every group (no fleet_worker_serves) and takes its share of the work.
-    ping = client(str(BIN / "celery"), "inspect", "ping").stdout
+    ping = monitor(str(BIN / "celery"), "inspect", "ping").stdout
     assert "default@worker3: OK" in ping
     assert "io@worker3: OK" in ping
     script = (

@@ -18,6 +18,7 @@ PLAYBOOK_BIN = Path(sys.executable).with_name("ansible-playbook")
 
 VALID_FLEET = {
     "fleet_amqp_password": "a-long-enough-password",
+    "fleet_amqp_client_password": "another-long-password",
     "fleet_worker_groups": {"default": {"queues": ["celery"]}, "io": {"queues": ["io"], "pool": "threads"}},
     "fleet_task_routes": {"fleet.fetch_*": "io"},
 }
@@ -78,6 +79,30 @@ def without(mapping, key):
         (
             {"fleet": dict(VALID_FLEET, fleet_amqp_password="{{ vault_fleet_amqp_password }}")},
             "fleet_amqp_password must be set",
+        ),
+        (
+            {"fleet": without(VALID_FLEET, "fleet_amqp_client_password")},
+            "fleet_amqp_client_password (the clients' broker identity, which may only send tasks and read their "
+            "results) must be set",
+        ),
+        (
+            {"fleet": dict(VALID_FLEET, fleet_amqp_monitor_password="short")},
+            "and so must fleet_amqp_monitor_password when set",
+        ),
+        (
+            {"fleet": dict(VALID_FLEET, fleet_tls_ca_cert="/etc/ssl/certs/ca-certificates.crt")},
+            "fleet_tls_ca_cert, fleet_tls_broker_cert and fleet_tls_broker_key go together",
+        ),
+        (
+            {
+                "fleet": dict(
+                    VALID_FLEET,
+                    fleet_tls_ca_cert="/nonexistent/ca.pem",
+                    fleet_tls_broker_cert="/nonexistent/broker.pem",
+                    fleet_tls_broker_key="/nonexistent/broker.key",
+                )
+            },
+            "These TLS files do not exist on the control node: /nonexistent/ca.pem",
         ),
         (
             {"broker": {}},
@@ -168,6 +193,10 @@ def without(mapping, key):
     ids=[
         "password-missing",
         "password-vault-missing",
+        "client-password-missing",
+        "monitor-password-too-short",
+        "own-certificates-incomplete",
+        "own-certificates-missing",
         "cookie-missing",
         "cookie-too-short",
         "two-brokers",

@@ -1,4 +1,5 @@
 import importlib
+import ssl
 
 import pytest
 from celery import Celery
@@ -121,3 +122,19 @@ def test_unrouted_tasks_go_to_the_default_queue():
 def test_first_matching_pattern_wins():
     assert route_of("fleet.fetch_url", '{"fleet.fetch_*": "io", "fleet.*": "cpu"}') == "io"
     assert route_of("fleet.add", '{"fleet.fetch_*": "io", "fleet.*": "cpu"}') == "cpu"
+
+
+def test_an_amqps_broker_is_verified_against_the_ca_and_its_host_name(monkeypatch):
+    monkeypatch.setenv("CELERY_BROKER_URL", "amqps://fleet:secret@mq.example.internal:5671/fleet")
+    monkeypatch.setenv("CELERY_BROKER_SSL_CA_CERTS", "/etc/celery-fleet/broker-ca.pem")
+    reloaded = importlib.reload(settings)
+    assert reloaded.broker_use_ssl == {
+        "ca_certs": "/etc/celery-fleet/broker-ca.pem",
+        "cert_reqs": ssl.CERT_REQUIRED,
+        "server_hostname": None,  # kombu fills in the URL's host, and then checks it
+    }
+
+
+def test_a_plain_broker_url_has_no_tls_options():
+    assert settings.broker_tls_options("amqp://fleet:secret@mq:5672/fleet", "/ca.pem") is False
+    assert settings.broker_tls_options("redis://fleet:secret@r:6379/0") is False

@@ -7,7 +7,9 @@ like any client of a real fleet. It reaches the broker across the scenario's pod
 import json
 import os
 import shutil
+import ssl
 import subprocess
+import sys
 import urllib.parse
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 import testinfra
 import yaml
 from celery import Celery
+from kombu import Connection
 
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
 # Must match molecule.yml: the generated part lives in the ephemeral directory, the suffix proves URL encoding.
@@ -30,6 +33,17 @@ BROKER_KIND = FLEET.get("fleet_broker", "rabbitmq")
 RESULTS_KIND = FLEET.get("fleet_results", "rpc")
 SERIALIZER = FLEET.get("fleet_serializer", "json")
 BROKER_SERVICE = {"rabbitmq": "rabbitmq-server", "redis": "redis-server"}[BROKER_KIND]
+# AMQP over TLS (the default): the verifier trusts the fleet's CA, made by site.yml into fleet_pki_dir.
+TLS = BROKER_KIND == "rabbitmq" and FLEET.get("fleet_tls", True)
+EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
+CA_CERT = EPHEMERAL / "pki" / "ca.crt"
+# The name in the broker's certificate; the verifier connects to the container's address, from outside its network.
+BROKER_NAME = "broker"
+
+# The fleet's client settings, exactly as a client of a real fleet gets them (site.yml installs this module next to
+# the client env file).
+sys.path.insert(0, str(PROJECT / "playbooks" / "files"))
+from celery_fleet_client import settings as client_settings  # noqa: E402
 
 # Changing the deployment (groups, the tasks package) does not depend on the broker: the default scenario proves
 # it on each distro, other scenarios skip it to keep CI within its time budget.
@@ -73,31 +87,60 @@ def broker_ip():
     return json.loads(out)[NETWORK]["IPAddress"]
 
 
+def generated_password(name):
+    """A password molecule.yml generated into the ephemeral directory, with the fixed suffix."""
+    return (EPHEMERAL / name).read_text().split()[0] + PASSWORD_SUFFIX
+
+
 @pytest.fixture(scope="session")
 def fleet_password():
-    """The broker password of the fleet's user (RabbitMQ's or Redis's, whichever is the broker)."""
-    name = {"rabbitmq": "fleet_amqp_password", "redis": "fleet_redis_password"}[BROKER_KIND]
-    generated = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], name).read_text().split()[0]
-    return generated + PASSWORD_SUFFIX
+    """The broker password of the workers' identity (RabbitMQ's or Redis's, whichever is the broker)."""
+    return generated_password({"rabbitmq": "fleet_amqp_password", "redis": "fleet_redis_password"}[BROKER_KIND])
+
+
+@pytest.fixture(scope="session")
+def client_password():
+    """The password of the clients' identity (fleet-client) on RabbitMQ; Redis has one identity."""
+    return generated_password("fleet_amqp_client_password") if BROKER_KIND == "rabbitmq" else None
+
+
+@pytest.fixture(scope="session")
+def monitor_password():
+    return generated_password("fleet_amqp_monitor_password")
 
 
 def quote(part):
     return urllib.parse.quote(part, safe="")
 
 
-def amqp_url(ip, user, password, vhost):
-    return f"amqp://{quote(user)}:{quote(password)}@{ip}:5672/{quote(vhost)}"
+def amqp_url(ip, user, password, vhost, tls=TLS):
+    scheme, port = ("amqps", 5671) if tls else ("amqp", 5672)
+    return f"{scheme}://{quote(user)}:{quote(password)}@{ip}:{port}/{quote(vhost)}"
+
+
+def tls_options(ca_cert=CA_CERT, server_hostname=BROKER_NAME):
+    """kombu's ssl options of a client that verifies the broker (CA and name), as the fleet's clients do."""
+    return {"ca_certs": str(ca_cert), "cert_reqs": ssl.CERT_REQUIRED, "server_hostname": server_hostname}
 
 
 def redis_url(ip, user, password, db):
     return f"redis://{quote(user)}:{quote(password)}@{ip}:6379/{db}"
 
 
+def connect(url, **ssl_options):
+    """Open a broker connection as a client of the fleet would (TLS verified against the fleet's CA), then close it."""
+    ssl_option = tls_options(**ssl_options) if url.startswith("amqps") else None
+    with Connection(url, connect_timeout=10, ssl=ssl_option) as conn:
+        conn.ensure_connection(max_retries=1)
+        return True
+
+
 @pytest.fixture(scope="session")
-def fleet_url(broker_ip, fleet_password):
+def client_url(broker_ip, fleet_password, client_password):
+    """The broker URL of the fleet's clients (the identity that may only send tasks and read results)."""
     if BROKER_KIND == "redis":
         return redis_url(broker_ip, "fleet", fleet_password, 0)
-    return amqp_url(broker_ip, "fleet", fleet_password, "fleet")
+    return amqp_url(broker_ip, "fleet-client", client_password, "fleet")
 
 
 @pytest.fixture(scope="session")
@@ -105,26 +148,38 @@ def results_url(broker_ip, fleet_password):
     return "rpc://" if RESULTS_KIND == "rpc" else redis_url(broker_ip, "fleet", fleet_password, 1)
 
 
-def celery_client(name, broker, backend):
-    """A client with only Celery, a broker and a result backend, in the fleet's message format: no tasks code."""
-    accept = list(dict.fromkeys([SERIALIZER, "json"]))
-    app = Celery(name, broker=broker, backend=backend, set_as_current=False)
-    app.conf.update(
-        task_serializer=SERIALIZER,
-        # A Redis result store keeps bare payloads: the reader must know their format.
-        result_serializer=SERIALIZER,
-        accept_content=accept,
-        result_accept_content=accept,
-        broker_connection_timeout=10,
-    )
+def celery_client(name, broker, backend, ca_cert=CA_CERT):
+    """A client with only Celery and the fleet's client settings (celery_fleet_client.py): no tasks code."""
+    environ = {
+        "CELERY_BROKER_URL": broker,
+        "CELERY_RESULT_BACKEND": backend,
+        "CELERY_SERIALIZER": SERIALIZER,
+        "CELERY_TASK_ROUTES": json.dumps(ROUTES),
+        "CELERY_TASK_DEFAULT_QUEUE": FLEET.get("fleet_default_queue", "celery"),
+        "CELERY_BROKER_SSL_CA_CERTS": str(ca_cert),
+        "CELERY_BROKER_SSL_SERVER_HOSTNAME": BROKER_NAME,
+    }
+    app = Celery(name, set_as_current=False)
+    app.conf.update(client_settings(environ), broker_connection_timeout=10, broker_connection_retry_on_startup=False)
     return app
 
 
 @pytest.fixture(scope="session")
-def client(fleet_url, results_url):
-    """The fleet's client, with its routing table."""
-    app = celery_client("verifier-client", fleet_url, results_url)
-    app.conf.task_routes = {pattern: {"queue": queue} for pattern, queue in ROUTES.items()}
+def monitor(broker_ip, fleet_password, monitor_password, results_url):
+    """A client with the monitoring identity (celery inspect); on Redis, the fleet's one identity."""
+    if BROKER_KIND == "redis":
+        url = redis_url(broker_ip, "fleet", fleet_password, 0)
+    else:
+        url = amqp_url(broker_ip, "fleet-monitor", monitor_password, "fleet")
+    app = celery_client("verifier-monitor", url, results_url)
+    yield app
+    app.close()
+
+
+@pytest.fixture(scope="session")
+def client(client_url, results_url):
+    """The fleet's client, with its routing table, connected as the client identity."""
+    app = celery_client("verifier-client", client_url, results_url)
     yield app
     app.close()
 
@@ -143,7 +198,15 @@ def converge(hosts, *extra_args):
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    # Every task that handles a secret has no_log: no generated password shows in the output of a run.
+    leaked = [file.name for file in generated_secrets() if file.read_text().split()[0] in done.stdout + done.stderr]
+    assert leaked == [], f"site.yml printed the secret(s) {leaked}"
     return done.stdout
+
+
+def generated_secrets():
+    """The files of the secrets molecule.yml generated for this run (passwords, the Erlang cookie)."""
+    return [file for file in EPHEMERAL.iterdir() if file.is_file() and file.name.endswith(("_password", "_cookie"))]
 
 
 def main_pid(host, unit):

@@ -65,8 +65,8 @@ def test_client_has_no_tasks_code():
     assert importlib.util.find_spec("celery_fleet") is None
 
 
-def test_every_worker_answers_a_ping(client):
-    replies = client.control.ping(timeout=5)
+def test_every_worker_answers_a_ping(monitor):
+    replies = monitor.control.ping(timeout=5)
     nodes = {node for reply in replies for node in reply}
     assert nodes == {node for _, _, names in WORKERS.values() for node in names}
 
@@ -120,8 +120,8 @@ def test_retries_stop_at_the_limit(client):
     assert result.state == "FAILURE"
 
 
-def test_pool_size_and_kind_follow_the_worker_group(client, worker1, worker2):
-    stats = client.control.inspect(destination=["default@worker1", "io@worker2"], timeout=5).stats()
+def test_pool_size_and_kind_follow_the_worker_group(monitor, worker1, worker2):
+    stats = monitor.control.inspect(destination=["default@worker1", "io@worker2"], timeout=5).stats()
     pools = {node: (info["pool"]["implementation"], info["pool"]["max-concurrency"]) for node, info in stats.items()}
     assert pools == {
         "default@worker1": ("celery.concurrency.prefork:TaskPool", 2),
@@ -140,7 +140,7 @@ def test_a_pickle_message_is_refused_and_the_worker_keeps_running(client, worker
     with client.connection_for_write() as connection:
         # What an attacker who can publish would send: a pickle body, which runs code when it is decoded.
         connection.Producer().publish(
-            ((2, 3), {}, {}), serializer="pickle", exchange="", routing_key="celery", headers=headers
+            ((2, 3), {}, {}), serializer="pickle", exchange="celery", routing_key="celery", headers=headers
         )
     deadline = time.monotonic() + TIMEOUT
     journal = ""

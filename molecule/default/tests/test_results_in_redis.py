@@ -14,11 +14,12 @@ from conftest import amqp_url, celery_client, converge, redis_only, redis_url
 
 @redis_only
 def test_rabbitmq_broker_with_redis_results(broker, broker_ip, fleet_password):
-    amqp_password = secrets.token_urlsafe(18) + "/@:%#?&"
+    client_password = secrets.token_urlsafe(18) + "/@:%#?&"
     variables = {
         "fleet_broker": "rabbitmq",
         "fleet_results": "redis",
-        "fleet_amqp_password": amqp_password,
+        "fleet_amqp_password": secrets.token_urlsafe(18) + "/@:%#?&",
+        "fleet_amqp_client_password": client_password,
         "rabbitmq_erlang_cookie": secrets.token_hex(20),
     }
     converge(["broker", "worker1", "worker2"], "-e", json.dumps(variables))
@@ -26,7 +27,8 @@ def test_rabbitmq_broker_with_redis_results(broker, broker_ip, fleet_password):
     assert broker.service("redis-server").is_running
 
     results = redis_url(broker_ip, "fleet", fleet_password, 1)
-    sender = celery_client("sender", amqp_url(broker_ip, "fleet", amqp_password, "fleet"), results)
+    # Over TLS (the default), as the client identity.
+    sender = celery_client("sender", amqp_url(broker_ip, "fleet-client", client_password, "fleet", tls=True), results)
     result = sender.send_task("fleet.add", args=[20, 22])
     assert result.get(timeout=60) == 42
     assert result.worker == "default@worker1"

@@ -1,0 +1,248 @@
+"""Secure by default: each protection of the RabbitMQ fleet, proved by an attempt that must fail.
+
+TLS with a verified certificate, no anonymous or default identities, least-privilege identities, the broker's
+firewall, no code execution by message, secrets kept out of files others can read, hardened units.
+"""
+
+import datetime
+import re
+import shlex
+import subprocess
+import time
+
+import amqp
+import pytest
+from amqp.exceptions import AccessRefused, NotAllowed
+from conftest import CA_CERT, EPHEMERAL, PASSWORD_SUFFIX, amqp_url, connect, rabbitmq_only, tls_options
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from kombu import Connection, Producer
+from kombu.exceptions import OperationalError
+
+pytestmark = rabbitmq_only
+
+
+def port_open(host, address, port):
+    """Whether a TCP connection from ``host`` (a testinfra host) to address:port is accepted."""
+    probe = f"import socket,sys\ns = socket.socket(); s.settimeout(5)\nsys.exit(s.connect_ex(({address!r}, {port})))\n"
+    return host.run(f"python3 -c {shlex.quote(probe)}").rc == 0
+
+
+def wait_for_broker_log(broker, pattern, timeout=15):
+    """The broker's log once ``pattern`` appears in it (RabbitMQ writes its log asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while not re.search(pattern, log := broker.check_output("cat /var/log/rabbitmq/rabbit@*.log")):
+        assert time.monotonic() < deadline, f"{pattern!r} not in the broker's log: {log[-2000:]}"
+        time.sleep(0.5)
+    return log
+
+
+# --- TLS ----------------------------------------------------------------------------------------------------------
+
+
+def test_amqp_over_tls_listens_and_plain_amqp_only_on_loopback(broker):
+    assert broker.socket("tcp://0.0.0.0:5671").is_listening
+    assert broker.socket("tcp://127.0.0.1:5672").is_listening
+    assert not broker.socket("tcp://0.0.0.0:5672").is_listening
+
+
+def test_plain_amqp_from_a_worker_fails(worker1):
+    assert port_open(worker1, "broker", 5671)
+    assert not port_open(worker1, "broker", 5672)
+
+
+def test_every_worker_connection_uses_tls(broker):
+    rows = broker.check_output("rabbitmqctl -q list_connections user ssl ssl_protocol").splitlines()[1:]
+    assert rows, "no connections"
+    assert all(row.split("\t")[1] == "true" for row in rows), rows
+    assert all(row.split("\t")[2] in ("tlsv1.3", "tlsv1.2") for row in rows), rows
+
+
+def make_ca(directory, name="impostor CA"):
+    """A CA of its own, as an attacker's or a stale deployment's, written as PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    path = directory / "other-ca.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_a_client_with_another_ca_refuses_the_broker(broker_ip, client_password, tmp_path):
+    url = amqp_url(broker_ip, "fleet-client", client_password, "fleet")
+    assert connect(url)
+    with pytest.raises(OperationalError, match=r"CERTIFICATE_VERIFY_FAILED.*self-signed certificate"):
+        connect(url, ca_cert=make_ca(tmp_path))
+
+
+def test_a_broker_certificate_for_another_name_is_refused(broker_ip, client_password):
+    url = amqp_url(broker_ip, "fleet-client", client_password, "fleet")
+    with pytest.raises(OperationalError, match=r"CERTIFICATE_VERIFY_FAILED.*Hostname mismatch"):
+        connect(url, server_hostname="not-the-broker")
+
+
+def test_the_ca_key_stays_private_on_the_control_node():
+    assert (EPHEMERAL / "pki" / "ca.key").stat().st_mode & 0o077 == 0
+    assert (EPHEMERAL / "pki").stat().st_mode & 0o077 == 0
+    assert CA_CERT.exists()
+
+
+def test_the_broker_key_is_readable_by_rabbitmq_only(broker):
+    key = broker.file("/etc/rabbitmq/tls/key.pem")
+    assert (key.user, key.group, key.mode) == ("root", "rabbitmq", 0o640)
+
+
+# --- identities -----------------------------------------------------------------------------------------------
+
+
+def test_anonymous_login_is_not_offered(broker_ip):
+    conn = amqp.Connection(
+        f"{broker_ip}:5671",
+        virtual_host="fleet",
+        ssl=tls_options(),
+        login_method=b"ANONYMOUS",
+        login_response=b"",
+        connect_timeout=10,
+    )
+    with pytest.raises(amqp.exceptions.ConnectionError, match="find appropriate auth mechanism") as refused:
+        conn.connect()
+    offered = re.search(r"available: ([A-Z, ]+)", str(refused.value)).group(1).split(", ")
+    assert sorted(offered) == ["AMQPLAIN", "PLAIN"]
+
+
+def test_broker_identities_are_the_fleets_only(broker):
+    users = {line.split("\t")[0] for line in broker.check_output("rabbitmqctl -q list_users").splitlines()[1:]}
+    assert users == {"fleet", "fleet-client", "fleet-monitor"}
+
+
+def test_wrong_password_is_refused_and_logged(broker, broker_ip, client_password):
+    with pytest.raises(AccessRefused):
+        connect(amqp_url(broker_ip, "fleet-client", client_password + "x", "fleet"))
+    wait_for_broker_log(broker, r"login refused: user 'fleet-client' - invalid credentials")
+
+
+def test_unknown_vhost_is_refused_and_logged(broker, broker_ip, client_password):
+    with pytest.raises(NotAllowed, match="vhost nope not found"):
+        connect(amqp_url(broker_ip, "fleet-client", client_password, "nope"))
+    wait_for_broker_log(broker, r"vhost 'nope' not found|vhost nope not found")
+
+
+def test_the_client_identity_cannot_consume_purge_or_delete_a_task_queue(broker_ip, client_password):
+    with Connection(amqp_url(broker_ip, "fleet-client", client_password, "fleet"), ssl=tls_options()) as conn:
+        for attempt in (
+            lambda channel: channel.basic_consume("celery", callback=print),
+            lambda channel: channel.basic_get("celery"),
+            lambda channel: channel.queue_purge("celery"),
+            lambda channel: channel.queue_delete("celery"),
+        ):
+            with pytest.raises(AccessRefused, match="refused for user 'fleet-client'"):
+                attempt(conn.channel())
+
+
+def test_the_client_identity_cannot_send_remote_control_commands(broker_ip, client_password):
+    with Connection(amqp_url(broker_ip, "fleet-client", client_password, "fleet"), ssl=tls_options()) as conn:
+        producer = Producer(conn.channel())
+        with pytest.raises(AccessRefused, match=r"exchange 'celery\.pidbox'"):
+            producer.publish({"method": "shutdown"}, exchange="celery.pidbox", routing_key="")
+            conn.drain_events(timeout=2)  # the refusal arrives asynchronously, as a channel close
+
+
+def test_the_worker_identity_cannot_enter_another_vhost(broker_ip, fleet_password):
+    with pytest.raises(NotAllowed, match="access to vhost '/' refused for user 'fleet'"):
+        connect(amqp_url(broker_ip, "fleet", fleet_password, "/"))
+
+
+def test_the_monitoring_identity_can_inspect_but_not_touch_tasks(broker_ip, monitor_password, monitor):
+    replies = monitor.control.ping(timeout=5)
+    assert {name for reply in replies for name in reply} == {"default@worker1", "io@worker2"}
+    url = amqp_url(broker_ip, "fleet-monitor", monitor_password, "fleet")
+    with Connection(url, ssl=tls_options()) as conn, pytest.raises(AccessRefused):
+        conn.channel().basic_get("celery")
+
+
+# --- firewall -------------------------------------------------------------------------------------------------
+
+
+def container_image():
+    return subprocess.run(
+        ["podman", "inspect", "broker", "--format", "{{.ImageName}}"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_a_machine_outside_the_inventory_cannot_reach_the_broker():
+    """A container on the fleet's own network, but not in the inventory, is refused on every broker port."""
+    from conftest import NETWORK
+
+    probe = (
+        "import socket\n"
+        "for port in (5671, 5672, 15672, 4369, 25672):\n"
+        "    s = socket.socket(); s.settimeout(5)\n"
+        "    print(port, s.connect_ex(('broker', port)))\n"
+    )
+    done = subprocess.run(
+        ["podman", "run", "--rm", "--network", NETWORK, container_image(), "python3", "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    results = dict(line.split() for line in done.stdout.splitlines())
+    assert results and all(code != "0" for code in results.values()), results
+
+
+def test_erlang_distribution_ports_are_closed_to_workers(worker1):
+    for port in (4369, 25672):
+        assert not port_open(worker1, "broker", port), port
+
+
+def test_the_firewall_comes_back_at_boot(broker):
+    service = broker.service("rabbitmq-firewall")
+    assert service.is_enabled
+    assert "celery_fleet_rabbitmq" in broker.check_output("nft list tables")
+
+
+# --- secrets --------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["broker", "worker1", "worker2"])
+def test_no_password_is_in_a_file_others_can_read(request, name):
+    """The generated part of every password, searched on the whole host (except /proc and /sys)."""
+    host = request.getfixturevalue(name)
+    secrets = [
+        (EPHEMERAL / file).read_text().split()[0]
+        for file in ("fleet_amqp_password", "fleet_amqp_client_password", "fleet_amqp_monitor_password")
+    ]
+    patterns = " ".join(f"-e {secret}" for secret in secrets)
+    found = host.run(
+        f"grep -rlF {patterns} / --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev 2>/dev/null"
+    ).stdout.split()
+    readable = [path for path in found if host.file(path).mode & 0o004 or path.endswith(".service")]
+    assert readable == [], readable
+    assert PASSWORD_SUFFIX
+
+
+# --- units ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "unit"),
+    [("worker1", "celery-worker-default"), ("worker2", "celery-worker-io"), ("worker2", "celery-beat")],
+)
+def test_units_are_sandboxed_to_an_ok_exposure(request, name, unit):
+    host = request.getfixturevalue(name)
+    report = host.check_output(f"systemd-analyze security --no-pager {unit}.service | tail -1")
+    score = float(re.search(r"exposure level for \S+: ([0-9.]+)", report).group(1))
+    assert score <= 4.9, report
