@@ -54,6 +54,19 @@ def recap(output):
     return {host: int(changed) for host, changed in re.findall(r"^(\S+)\s+: ok=\d+\s+changed=(\d+)", output, re.M)}
 
 
+def changed_tasks(output, host):
+    """Names of the tasks (and handlers) of ``output`` that report a change on ``host``."""
+    names, current = [], None
+    for line in output.splitlines():
+        if line.startswith("TASK ["):
+            current = line[len("TASK [") : line.rindex("]")]
+        elif line.startswith("RUNNING HANDLER ["):
+            current = line[: line.rindex("]") + 1]
+        elif line.startswith(f"changed: [{host}]") and current not in names:
+            names.append(current)
+    return names
+
+
 def client(*command, timeout=120, env_file=".lab/client.env", check=True):
     """Run a command with the client env file sourced, as the README tells a user to."""
     script = f'set -a && . {env_file} && set +a && exec "$@"'
@@ -150,14 +163,20 @@ def test_adding_worker3_to_the_lab_inventory_adds_a_worker_and_changes_nothing_e
         output = run("make", "lab").stdout
     finally:
         HOSTS.write_text(original)
-    site_recap = recap(output[output.index("ansible-playbook -i inventory/lab site.yml") :])
+    site_output = output[output.index("ansible-playbook -i inventory/lab site.yml") :]
+    site_recap = recap(site_output)
     assert site_recap["worker3"] > 0, site_recap
     assert {host: changed for host, changed in site_recap.items() if host != "worker3"} == {
         "localhost": 0,
-        "mq": 0,
+        "mq": 2,
         "worker1": 0,
         "worker2": 0,
     }
+    # On the broker, only its firewall changed: it now lets worker3 in (the rules, then their reload).
+    assert changed_tasks(site_output, "mq") == [
+        "rabbitmq : Write the broker's firewall rules",
+        "RUNNING HANDLER [rabbitmq : Reload the broker's firewall]",
+    ]
     # worker3 serves every group (no fleet_worker_serves) and takes its share of the work.
     ping = monitor(str(BIN / "celery"), "inspect", "ping").stdout
     assert "default@worker3: OK" in ping
