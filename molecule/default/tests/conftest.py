@@ -106,7 +106,8 @@ def client_password():
 
 @pytest.fixture(scope="session")
 def monitor_password():
-    return generated_password("fleet_amqp_monitor_password")
+    """The password of the monitoring identity (fleet-monitor) on RabbitMQ; Redis has one identity."""
+    return generated_password("fleet_amqp_monitor_password") if BROKER_KIND == "rabbitmq" else None
 
 
 def quote(part):
