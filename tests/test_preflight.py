@@ -91,7 +91,7 @@ def without(mapping, key):
         ),
         (
             {"fleet": dict(VALID_FLEET, fleet_tls_ca_cert="/etc/ssl/certs/ca-certificates.crt")},
-            "fleet_tls_ca_cert, fleet_tls_broker_cert and fleet_tls_broker_key go together",
+            "fleet_tls_ca_cert, fleet_tls_broker_cert, fleet_tls_broker_key go together",
         ),
         (
             {

@@ -4,6 +4,7 @@ The client deliberately has no access to the tasks package (app/): it knows the 
 like any client of a real fleet. It reaches the broker across the scenario's podman network.
 """
 
+import datetime
 import json
 import os
 import shutil
@@ -17,6 +18,10 @@ import pytest
 import testinfra
 import yaml
 from celery import Celery
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from kombu import Connection
 
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
@@ -35,6 +40,9 @@ SERIALIZER = FLEET.get("fleet_serializer", "json")
 BROKER_SERVICE = {"rabbitmq": "rabbitmq-server", "redis": "redis-server"}[BROKER_KIND]
 # AMQP over TLS (the default): the verifier trusts the fleet's CA, made by site.yml into fleet_pki_dir.
 TLS = BROKER_KIND == "rabbitmq" and FLEET.get("fleet_tls", True)
+# Redis over TLS, where Redis is used (the Redis scenario): its certificate also names the broker container's
+# address (molecule.yml), since redis-py checks the name it connects to.
+REDIS_TLS = FLEET.get("fleet_tls", True)
 EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
 CA_CERT = EPHEMERAL / "pki" / "ca.crt"
 # The name in the broker's certificate; the verifier connects to the container's address, from outside its network.
@@ -125,7 +133,20 @@ def tls_options(ca_cert=CA_CERT, server_hostname=BROKER_NAME):
 
 
 def redis_url(ip, user, password, db):
+    """A Redis URL as the fleet's env files hold it: over TLS, with the options that verify the server."""
+    if REDIS_TLS:
+        options = f"ssl_cert_reqs=required&ssl_check_hostname=true&ssl_ca_certs={CA_CERT}"
+        return f"rediss://{quote(user)}:{quote(password)}@{ip}:6379/{db}?{options}"
     return f"redis://{quote(user)}:{quote(password)}@{ip}:6379/{db}"
+
+
+def redis_client(ip, **options):
+    """A redis-py client of the Redis host, verifying its certificate as the fleet's clients do."""
+    import redis
+
+    if REDIS_TLS:
+        options = {"ssl": True, "ssl_ca_certs": str(CA_CERT), "ssl_cert_reqs": "required", **options}
+    return redis.Redis(host=ip, socket_timeout=5, **options)
 
 
 def connect(url, **ssl_options):
@@ -213,3 +234,24 @@ def generated_secrets():
 def main_pid(host, unit):
     """The main process of ``unit`` on ``host`` (0 when it is not running)."""
     return int(host.check_output(f"systemctl show --property MainPID --value {unit}"))
+
+
+def make_ca(directory, name="impostor CA"):
+    """A CA of its own, as an attacker's or a stale deployment's, written as PEM."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    path = directory / "other-ca.pem"
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path

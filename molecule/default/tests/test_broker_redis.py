@@ -2,7 +2,7 @@
 
 import pytest
 import redis
-from conftest import redis_only
+from conftest import make_ca, redis_client, redis_only
 
 pytestmark = redis_only
 
@@ -19,18 +19,18 @@ def test_redis_listens_off_loopback(broker):
 
 def test_nobody_gets_in_without_a_password(broker_ip):
     with pytest.raises(redis.exceptions.AuthenticationError):
-        redis.Redis(host=broker_ip, socket_timeout=5).ping()
+        redis_client(broker_ip).ping()
 
 
 def test_the_default_user_is_off(broker_ip):
     with pytest.raises(redis.exceptions.AuthenticationError):
-        redis.Redis(host=broker_ip, username="default", password="", socket_timeout=5).ping()
+        redis_client(broker_ip, username="default", password="").ping()
 
 
 def test_the_fleet_user_gets_in_with_its_password_only(broker_ip, fleet_password):
-    assert redis.Redis(host=broker_ip, username="fleet", password=fleet_password, socket_timeout=5).ping()
+    assert redis_client(broker_ip, username="fleet", password=fleet_password).ping()
     with pytest.raises(redis.exceptions.AuthenticationError):
-        redis.Redis(host=broker_ip, username="fleet", password=fleet_password + "x", socket_timeout=5).ping()
+        redis_client(broker_ip, username="fleet", password=fleet_password + "x").ping()
 
 
 def test_passwords_are_stored_hashed_in_a_private_acl_file(broker, fleet_password):
@@ -42,6 +42,13 @@ def test_passwords_are_stored_hashed_in_a_private_acl_file(broker, fleet_passwor
 
 
 def test_queued_tasks_are_not_evicted_and_survive_restarts(broker_ip, fleet_password):
-    server = redis.Redis(host=broker_ip, username="fleet", password=fleet_password, socket_timeout=5)
+    server = redis_client(broker_ip, username="fleet", password=fleet_password)
     assert server.config_get("maxmemory-policy") == {"maxmemory-policy": "noeviction"}
     assert server.config_get("appendonly") == {"appendonly": "yes"}
+
+
+def test_redis_speaks_tls_only_and_the_client_verifies_it(broker_ip, fleet_password, tmp_path):
+    with pytest.raises(redis.exceptions.ConnectionError):  # plain TCP: the server expects a TLS handshake
+        redis.Redis(host=broker_ip, username="fleet", password=fleet_password, socket_timeout=5).ping()
+    with pytest.raises(redis.exceptions.ConnectionError, match="certificate verify failed"):
+        redis_client(broker_ip, username="fleet", password=fleet_password, ssl_ca_certs=str(make_ca(tmp_path))).ping()

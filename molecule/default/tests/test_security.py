@@ -4,7 +4,6 @@ TLS with a verified certificate, no anonymous or default identities, least-privi
 firewall, no code execution by message, secrets kept out of files others can read, hardened units.
 """
 
-import datetime
 import re
 import shlex
 import subprocess
@@ -13,11 +12,7 @@ import time
 import amqp
 import pytest
 from amqp.exceptions import AccessRefused, NotAllowed
-from conftest import CA_CERT, EPHEMERAL, PASSWORD_SUFFIX, amqp_url, connect, rabbitmq_only, tls_options
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+from conftest import CA_CERT, EPHEMERAL, PASSWORD_SUFFIX, amqp_url, connect, make_ca, rabbitmq_only, tls_options
 from kombu import Connection, Producer
 from kombu.exceptions import OperationalError
 
@@ -58,27 +53,6 @@ def test_every_worker_connection_uses_tls(broker):
     assert rows, "no connections"
     assert all(row.split("\t")[1] == "true" for row in rows), rows
     assert all(row.split("\t")[2] in ("tlsv1.3", "tlsv1.2") for row in rows), rows
-
-
-def make_ca(directory, name="impostor CA"):
-    """A CA of its own, as an attacker's or a stale deployment's, written as PEM."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path = directory / "other-ca.pem"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
 
 
 def test_a_client_with_another_ca_refuses_the_broker(broker_ip, client_password, tmp_path):
