@@ -63,9 +63,9 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, role docs in st
 	ruff format --check .
 	python scripts/role-docs.py --check
 
-unit: venv ## Unit tests of the tasks package (app/), the client settings and site.yml's preflight against bad inventories
+unit: venv ## Unit tests: the tasks package (app/), client settings, the PKI, site.yml's preflight on bad inventories
 	cd app && pytest -q
-	pytest -q -p no:cacheprovider tests/test_preflight.py tests/test_client_settings.py
+	pytest -q -p no:cacheprovider tests/test_preflight.py tests/test_client_settings.py tests/test_pki.py
 
 lab-test: deps ## The README's main command end to end: make lab twice, the client env file, worker3, lab-down
 	pytest -v -p no:cacheprovider tests/test_lab.py
