@@ -29,6 +29,28 @@ def task_queue(name):
     return Queue(name, Exchange(name, type="topic", no_declare=True), routing_key=name, no_declare=True)
 
 
+def message_signing(environ, serializer):
+    """With ``CELERY_SECURITY_KEY`` set (fleet_message_signing): sign what this client sends with its key, accept only
+    what a signer in ``CELERY_SECURITY_CERT_STORE`` signed (results, remote-control replies). As the fleet's app
+    does (app/src/celery_fleet/settings.py); registers Celery's ``auth`` serializer with kombu.
+    """
+    key = environ.get("CELERY_SECURITY_KEY")
+    if not key:
+        return {}
+    from celery.security.serialization import register_auth  # needs cryptography (celery[auth])
+
+    cert, store = environ["CELERY_SECURITY_CERTIFICATE"], environ["CELERY_SECURITY_CERT_STORE"]
+    with open(key) as key_file, open(cert) as cert_file:
+        register_auth(key_file.read(), None, cert_file.read(), store, "sha256", serializer)
+    auth = ["auth"]
+    return {
+        "task_serializer": "auth",
+        "result_serializer": "auth",
+        "accept_content": auth,
+        "result_accept_content": auth,
+    }
+
+
 def settings(environ):
     """The Celery settings for the CELERY_* variables in ``environ``."""
     broker_url = environ.get("CELERY_BROKER_URL", "")
@@ -57,6 +79,14 @@ def settings(environ):
             "cert_reqs": ssl.CERT_REQUIRED,
             "server_hostname": environ.get("CELERY_BROKER_SSL_SERVER_HOSTNAME") or None,
         }
+        if environ.get("CELERY_BROKER_SSL_CERTFILE"):
+            # Mutual TLS (fleet_tls_client_certs): this client's certificate is its identity (EXTERNAL login).
+            result["broker_use_ssl"].update(
+                certfile=environ["CELERY_BROKER_SSL_CERTFILE"], keyfile=environ.get("CELERY_BROKER_SSL_KEYFILE")
+            )
+    if environ.get("CELERY_BROKER_LOGIN_METHOD"):
+        result["broker_login_method"] = environ["CELERY_BROKER_LOGIN_METHOD"]
+    result.update(message_signing(environ, serializer))
     return result
 
 

@@ -52,19 +52,55 @@ def parse_serializer(name, allow_pickle):
     return name
 
 
-def broker_tls_options(url, ca_certs=None, server_hostname=None):
+def broker_tls_options(url, ca_certs=None, server_hostname=None, certfile=None, keyfile=None):
     """Celery's ``broker_use_ssl`` for an ``amqps://`` broker URL (``False`` for any other).
 
     The broker's certificate must be signed by ``ca_certs`` (``CELERY_BROKER_SSL_CA_CERTS``; the system's CAs when
     unset) and name the host of the URL (or ``server_hostname``): kombu checks the host name when the option is
-    present, and fills in the URL's host when it is ``None``.
+    present, and fills in the URL's host when it is ``None``. With mutual TLS, ``certfile`` and ``keyfile``
+    (``CELERY_BROKER_SSL_CERTFILE``/``_KEYFILE``) are the certificate this host presents to the broker.
     """
     if not (url or "").startswith("amqps://"):
         return False
-    return {
+    options = {
         "ca_certs": ca_certs or None,
         "cert_reqs": ssl.CERT_REQUIRED,
         "server_hostname": server_hostname or None,
+    }
+    if certfile:
+        options.update(certfile=certfile, keyfile=keyfile or None)
+    return options
+
+
+def message_signing(environ, serializer):
+    """The settings that sign every message with this host's key (Celery's ``auth`` serializer), or ``{}``.
+
+    On when ``CELERY_SECURITY_KEY`` is set, with ``CELERY_SECURITY_CERTIFICATE`` (its certificate) and
+    ``CELERY_SECURITY_CERT_STORE`` (a directory or glob of the certificates whose signatures are accepted). Tasks,
+    results and remote-control messages are then signed, and only signed messages are accepted: an unsigned one, or
+    one signed by a key not in the store, is refused and logged. The body inside the signature is ``serializer``.
+    Registers the serializer with kombu (a process-wide registry) as Celery's ``setup_security`` would.
+    """
+    key = environ.get("CELERY_SECURITY_KEY")
+    if not key:
+        return {}
+    cert = environ.get("CELERY_SECURITY_CERTIFICATE")
+    store = environ.get("CELERY_SECURITY_CERT_STORE")
+    if not (cert and store):
+        raise ValueError("CELERY_SECURITY_KEY needs CELERY_SECURITY_CERTIFICATE and CELERY_SECURITY_CERT_STORE")
+    from celery.security.serialization import register_auth  # needs cryptography (celery[auth])
+
+    with open(key) as key_file, open(cert) as cert_file:
+        register_auth(key_file.read(), None, cert_file.read(), store, "sha256", serializer)
+    return {
+        "task_serializer": "auth",
+        "result_serializer": "auth",
+        "accept_content": ["auth"],
+        "result_accept_content": ["auth"],
+        "security_key": key,
+        "security_certificate": cert,
+        "security_cert_store": store,
+        "security_digest": "sha256",
     }
 
 
@@ -123,7 +159,13 @@ broker_use_ssl = broker_tls_options(
     broker_url,
     os.environ.get("CELERY_BROKER_SSL_CA_CERTS"),
     os.environ.get("CELERY_BROKER_SSL_SERVER_HOSTNAME"),
+    os.environ.get("CELERY_BROKER_SSL_CERTFILE"),
+    os.environ.get("CELERY_BROKER_SSL_KEYFILE"),
 )
+
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-login-method
+# EXTERNAL with mutual TLS (fleet_tls_client_certs): the certificate above is the identity, no password is sent.
+broker_login_method = os.environ.get("CELERY_BROKER_LOGIN_METHOD") or None
 
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-connection-retry-on-startup
 # Keep retrying while the broker is still starting (hosts rebooting together), instead of exiting.
@@ -147,6 +189,11 @@ task_serializer = serializer
 result_serializer = serializer
 accept_content = list(dict.fromkeys([serializer, "json"]))
 result_accept_content = accept_content
+
+# https://docs.celeryq.dev/en/stable/userguide/security.html#message-signing
+# With fleet_message_signing, every task, result and remote-control message is signed (the serializer above inside
+# the signature) and only messages signed by the fleet's keys are accepted.
+globals().update(message_signing(os.environ, serializer))
 
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#task-default-queue
 # Celery's own default, spelled out: a bare client (only Celery and the broker URL, no routes) sends here.

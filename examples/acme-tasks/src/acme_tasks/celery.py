@@ -19,6 +19,11 @@ broker_use_ssl = (
     if broker_url.startswith("amqps://")
     else False
 )
+# Mutual TLS (fleet_tls_client_certs): the host's certificate is its broker identity (EXTERNAL login, no password).
+if broker_use_ssl and os.environ.get("CELERY_BROKER_SSL_CERTFILE"):
+    broker_use_ssl.update(
+        certfile=os.environ["CELERY_BROKER_SSL_CERTFILE"], keyfile=os.environ.get("CELERY_BROKER_SSL_KEYFILE")
+    )
 
 app = Celery("acme_tasks", include=["acme_tasks.billing.invoices", "acme_tasks.reports"])
 app.conf.update(
@@ -30,6 +35,21 @@ app.conf.update(
     task_serializer=serializer,
     result_serializer=serializer,
     accept_content=list(dict.fromkeys([serializer, "json"])),
+    broker_login_method=os.environ.get("CELERY_BROKER_LOGIN_METHOD") or None,
     broker_connection_retry_on_startup=True,
     result_extended=True,
 )
+
+# Signed messages (fleet_message_signing; needs celery[auth], which the fleet installs): sign with the host's key,
+# accept only messages signed by the certificates in the store.
+if os.environ.get("CELERY_SECURITY_KEY"):
+    app.conf.update(
+        security_key=os.environ["CELERY_SECURITY_KEY"],
+        security_certificate=os.environ["CELERY_SECURITY_CERTIFICATE"],
+        security_cert_store=os.environ["CELERY_SECURITY_CERT_STORE"],
+        task_serializer="auth",
+        result_serializer="auth",
+        accept_content=["auth"],
+        result_accept_content=["auth"],
+    )
+    app.setup_security(allowed_serializers=[serializer, "json"], serializer=serializer)
