@@ -9,6 +9,7 @@ from celery import Celery
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "playbooks" / "files"))
 from celery_fleet_client import settings
+from certificates import self_signed
 
 ENV = {
     "CELERY_BROKER_URL": "amqps://fleet-client:secret@mq.example.internal:5671/fleet",
@@ -51,3 +52,53 @@ def test_message_format_follows_the_env_file():
     conf = settings(ENV)
     assert conf["task_serializer"] == conf["result_serializer"] == "msgpack"
     assert conf["accept_content"] == ["msgpack", "json"]
+
+
+def test_mutual_tls_presents_the_clients_certificate_and_logs_in_with_it():
+    environ = dict(
+        ENV,
+        CELERY_BROKER_URL="amqps://fleet-client@mq.example.internal:5671/fleet",
+        CELERY_BROKER_SSL_CERTFILE="/home/me/fleet/client.crt",
+        CELERY_BROKER_SSL_KEYFILE="/home/me/fleet/client.key",
+        CELERY_BROKER_LOGIN_METHOD="EXTERNAL",
+    )
+    result = settings(environ)
+    assert result["broker_use_ssl"]["certfile"] == "/home/me/fleet/client.crt"
+    assert result["broker_use_ssl"]["keyfile"] == "/home/me/fleet/client.key"
+    assert result["broker_use_ssl"]["cert_reqs"] == ssl.CERT_REQUIRED
+    assert client(environ).connection_for_write().login_method == "EXTERNAL"
+    assert "broker_login_method" not in settings(ENV)
+
+
+def test_signing_signs_what_is_sent_and_accepts_only_trusted_signers(tmp_path):
+    import pytest
+    from celery.security.certificate import Certificate
+    from celery.security.key import PrivateKey
+    from celery.security.serialization import SecureSerializer
+    from kombu.exceptions import ContentDisallowed, DecodeError
+    from kombu.serialization import dumps, loads
+
+    trusted = tmp_path / "trusted"
+    trusted.mkdir()
+    cert, key = map(str, self_signed(trusted, "client", rsa_key=True))
+    other_cert, other_key = self_signed(tmp_path, "stranger", rsa_key=True)
+    environ = dict(
+        ENV,
+        CELERY_SECURITY_KEY=key,
+        CELERY_SECURITY_CERTIFICATE=cert,
+        CELERY_SECURITY_CERT_STORE=str(trusted / "*.crt"),
+    )
+    result = settings(environ)
+    assert (result["task_serializer"], result["result_serializer"]) == ("auth", "auth")
+    assert result["accept_content"] == result["result_accept_content"] == ["auth"]
+
+    content_type, encoding, body = dumps({"args": [2, 3]}, serializer="auth")
+    assert content_type == "application/data"
+    assert loads(body, content_type, encoding, accept=["auth"]) == {"args": [2, 3]}
+    # An unsigned body, and one signed by a key whose certificate is not in the store, are refused.
+    json_type, json_encoding, json_body = dumps({"args": [2, 3]}, serializer="json")
+    with pytest.raises(ContentDisallowed):
+        loads(json_body, json_type, json_encoding, accept=["auth"])
+    stranger = SecureSerializer(PrivateKey(Path(other_key).read_text()), Certificate(Path(other_cert).read_text()))
+    with pytest.raises(DecodeError, match="Unknown certificate"):
+        loads(stranger.serialize({"args": [2, 3]}), content_type, encoding, accept=["auth"])

@@ -45,9 +45,9 @@ def pki(tmp_path_factory):
     inventory = root / "hosts.yml"
     inventory.write_text(yaml.safe_dump(hosts))
 
-    def run():
+    def run(*args):
         done = subprocess.run(
-            [str(PLAYBOOK_BIN), "-i", str(inventory), "playbooks/pki.yml"],
+            [str(PLAYBOOK_BIN), "-i", str(inventory), "playbooks/pki.yml", *args],
             cwd=REPO,
             env=dict(os.environ, ANSIBLE_NOCOLOR="1"),
             capture_output=True,
@@ -138,3 +138,27 @@ def test_a_broker_with_an_expired_certificate_is_refused_by_the_fleets_clients(p
         Connection(conf["broker_url"], ssl=conf["broker_use_ssl"], connect_timeout=5).ensure_connection(max_retries=0)
     server.join(timeout=5)
     listener.close()
+
+
+def test_identities_for_client_certificates_and_signing(pki):
+    """fleet_tls_client_certs / fleet_message_signing: an RSA identity per worker host, for clients and monitoring,
+    signed by the fleet's CA for client authentication; the common name is the broker user it logs in as."""
+    switch = ["-e", "fleet_message_signing=true"]
+    assert "changed=0" not in pki(*switch)
+    ca = load(pki.dir / "ca.crt")
+    users = {
+        "worker-w1": ("fleet", "w1"),
+        "client": ("fleet-client", "clients"),
+        "monitor": ("fleet-monitor", "monitoring"),
+    }
+    for name, (user, unit) in users.items():
+        cert = load(pki.dir / "identities" / f"{name}.crt")
+        cert.verify_directly_issued_by(ca)
+        assert cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == user
+        assert cert.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATIONAL_UNIT_NAME)[0].value == unit
+        usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        assert list(usage) == [x509.ExtendedKeyUsageOID.CLIENT_AUTH]
+        key = serialization.load_pem_private_key((pki.dir / "identities" / f"{name}.key").read_bytes(), None)
+        assert key.key_size == 3072  # RSA: Celery's auth serializer signs with RSA keys only
+        assert (pki.dir / "identities" / f"{name}.key").stat().st_mode & 0o777 == 0o600
+    assert "changed=0" in pki(*switch)

@@ -105,6 +105,22 @@ def without(mapping, key):
             "These TLS files do not exist on the control node: /nonexistent/ca.pem",
         ),
         (
+            {"fleet": dict(VALID_FLEET, fleet_tls=False, fleet_tls_client_certs=True)},
+            "fleet_tls_client_certs needs AMQP over TLS",
+        ),
+        (
+            {
+                "fleet": dict(
+                    VALID_FLEET,
+                    fleet_message_signing=True,
+                    fleet_tls_ca_cert=str(REPO / "README.md"),
+                    fleet_tls_broker_cert=str(REPO / "README.md"),
+                    fleet_tls_broker_key=str(REPO / "README.md"),
+                )
+            },
+            "cannot be combined with fleet_tls_ca_cert",
+        ),
+        (
             {"broker": {}},
             "rabbitmq_erlang_cookie",
         ),
@@ -197,6 +213,8 @@ def without(mapping, key):
         "monitor-password-too-short",
         "own-certificates-incomplete",
         "own-certificates-missing",
+        "client-certs-without-tls",
+        "signing-with-own-ca",
         "cookie-missing",
         "cookie-too-short",
         "two-brokers",

@@ -138,3 +138,15 @@ def test_an_amqps_broker_is_verified_against_the_ca_and_its_host_name(monkeypatc
 def test_a_plain_broker_url_has_no_tls_options():
     assert settings.broker_tls_options("amqp://fleet:secret@mq:5672/fleet", "/ca.pem") is False
     assert settings.broker_tls_options("redis://fleet:secret@r:6379/0") is False
+
+
+def test_with_mutual_tls_the_worker_presents_its_certificate():
+    options = settings.broker_tls_options("amqps://fleet@mq:5671/fleet", "/ca.pem", None, "/id.crt", "/id.key")
+    assert (options["certfile"], options["keyfile"], options["cert_reqs"]) == ("/id.crt", "/id.key", ssl.CERT_REQUIRED)
+    assert "certfile" not in settings.broker_tls_options("amqps://fleet:secret@mq:5671/fleet", "/ca.pem")
+
+
+def test_message_signing_is_off_without_a_key_and_complete_with_one():
+    assert settings.message_signing({}, "json") == {}
+    with pytest.raises(ValueError, match="CELERY_SECURITY_CERTIFICATE and CELERY_SECURITY_CERT_STORE"):
+        settings.message_signing({"CELERY_SECURITY_KEY": "/etc/celery-fleet/identity.key"}, "json")

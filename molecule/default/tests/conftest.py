@@ -4,7 +4,6 @@ The client deliberately has no access to the tasks package (app/): it knows the 
 like any client of a real fleet. It reaches the broker across the scenario's podman network.
 """
 
-import datetime
 import json
 import os
 import shutil
@@ -18,10 +17,6 @@ import pytest
 import testinfra
 import yaml
 from celery import Celery
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from kombu import Connection
 
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
@@ -45,13 +40,24 @@ TLS = BROKER_KIND == "rabbitmq" and FLEET.get("fleet_tls", True)
 REDIS_TLS = FLEET.get("fleet_tls", True)
 EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
 CA_CERT = EPHEMERAL / "pki" / "ca.crt"
+# FLEET_STRICT=1 (molecule.yml, the Makefile's trixie run): mutual TLS, where each connection presents a certificate
+# from the fleet's CA and logs in with it (EXTERNAL), and signed messages. The identities' keys and certificates are
+# in the PKI directory site.yml made.
+STRICT = os.environ.get("FLEET_STRICT") == "1"
+MTLS = STRICT and TLS
+SIGNING = STRICT
+IDENTITIES = EPHEMERAL / "pki" / "identities"
+# The identity the verifier presents for each broker user (worker1's certificate for the workers' user).
+IDENTITY_OF_USER = {"fleet": "worker-worker1", "fleet-client": "client", "fleet-monitor": "monitor"}
 # The name in the broker's certificate; the verifier connects to the container's address, from outside its network.
 BROKER_NAME = "broker"
 
 # The fleet's client settings, exactly as a client of a real fleet gets them (site.yml installs this module next to
 # the client env file).
 sys.path.insert(0, str(PROJECT / "playbooks" / "files"))
+sys.path.insert(0, str(PROJECT / "tests"))
 from celery_fleet_client import settings as client_settings  # noqa: E402
+from certificates import self_signed  # noqa: E402
 
 # Changing the deployment (groups, the tasks package) does not depend on the broker: the default scenario proves
 # it on each distro, other scenarios skip it to keep CI within its time budget.
@@ -59,8 +65,16 @@ default_scenario_only = pytest.mark.skipif(
     os.environ.get("MOLECULE_SCENARIO_NAME", "default") != "default",
     reason="reconfiguration is broker-independent and verified by the default scenario",
 )
+mtls_only = pytest.mark.skipif(not MTLS, reason="mutual TLS is off (FLEET_STRICT=1 turns it on)")
+password_login_only = pytest.mark.skipif(MTLS, reason="with mutual TLS the certificate is the identity, not a password")
+signing_only = pytest.mark.skipif(not SIGNING, reason="message signing is off (FLEET_STRICT=1 turns it on)")
 rabbitmq_only = pytest.mark.skipif(BROKER_KIND != "rabbitmq", reason="the fleet's broker is not RabbitMQ")
 redis_only = pytest.mark.skipif(BROKER_KIND != "redis", reason="the fleet's broker is not Redis")
+
+
+def pytest_collection_modifyitems(items):
+    """test_rollout.py runs last: it replaces the fleet's tasks package, which the other tests are written for."""
+    items.sort(key=lambda item: item.path.name == "test_rollout.py")
 
 
 def _host(name):
@@ -127,9 +141,20 @@ def amqp_url(ip, user, password, vhost, tls=TLS):
     return f"{scheme}://{quote(user)}:{quote(password)}@{ip}:{port}/{quote(vhost)}"
 
 
-def tls_options(ca_cert=CA_CERT, server_hostname=BROKER_NAME):
-    """kombu's ssl options of a client that verifies the broker (CA and name), as the fleet's clients do."""
-    return {"ca_certs": str(ca_cert), "cert_reqs": ssl.CERT_REQUIRED, "server_hostname": server_hostname}
+def identity_files(identity):
+    """The certificate and key files of one of the fleet's identities (worker-<host>, client, monitor)."""
+    return str(IDENTITIES / f"{identity}.crt"), str(IDENTITIES / f"{identity}.key")
+
+
+def tls_options(ca_cert=CA_CERT, server_hostname=BROKER_NAME, identity="client", certfile=None, keyfile=None):
+    """kombu's ssl options of a client that verifies the broker (CA and name), as the fleet's clients do; with mutual
+    TLS, also the certificate of ``identity`` (None: no certificate), or ``certfile`` and ``keyfile`` when given."""
+    options = {"ca_certs": str(ca_cert), "cert_reqs": ssl.CERT_REQUIRED, "server_hostname": server_hostname}
+    if certfile:
+        options.update(certfile=str(certfile), keyfile=str(keyfile))
+    elif MTLS and identity:
+        options["certfile"], options["keyfile"] = identity_files(identity)
+    return options
 
 
 def redis_url(ip, user, password, db):
@@ -149,10 +174,20 @@ def redis_client(ip, **options):
     return redis.Redis(host=ip, socket_timeout=5, **options)
 
 
-def connect(url, **ssl_options):
-    """Open a broker connection as a client of the fleet would (TLS verified against the fleet's CA), then close it."""
-    ssl_option = tls_options(**ssl_options) if url.startswith("amqps") else None
-    with Connection(url, connect_timeout=10, ssl=ssl_option) as conn:
+def broker_connection(url, login_method=None, **ssl_options):
+    """A broker connection as a client of the fleet opens it: TLS verified against the fleet's CA; with mutual TLS,
+    the certificate of the URL's user, logged in with it (EXTERNAL) unless ``login_method`` says otherwise."""
+    if not url.startswith("amqps"):
+        return Connection(url, connect_timeout=10, login_method=login_method)
+    user = urllib.parse.unquote(urllib.parse.urlsplit(url).username or "")
+    ssl_options.setdefault("identity", IDENTITY_OF_USER.get(user, "client"))
+    login_method = login_method or ("EXTERNAL" if MTLS else None)
+    return Connection(url, connect_timeout=10, ssl=tls_options(**ssl_options), login_method=login_method)
+
+
+def connect(url, **options):
+    """Open a broker connection (broker_connection), then close it."""
+    with broker_connection(url, **options) as conn:
         conn.ensure_connection(max_retries=1)
         return True
 
@@ -170,9 +205,28 @@ def results_url(broker_ip, fleet_password):
     return "rpc://" if RESULTS_KIND == "rpc" else redis_url(broker_ip, "fleet", fleet_password, 1)
 
 
-def celery_client(name, broker, backend, ca_cert=CA_CERT):
-    """A client with only Celery and the fleet's client settings (celery_fleet_client.py): no tasks code."""
+def identity_environ(identity):
+    """The env file lines that site.yml writes for ``identity`` with mutual TLS and signing (client.env.j2)."""
+    cert, key = identity_files(identity)
+    environ = {}
+    if MTLS:
+        environ.update(
+            CELERY_BROKER_SSL_CERTFILE=cert, CELERY_BROKER_SSL_KEYFILE=key, CELERY_BROKER_LOGIN_METHOD="EXTERNAL"
+        )
+    if SIGNING:
+        environ.update(CELERY_SECURITY_KEY=key, CELERY_SECURITY_CERTIFICATE=cert)
+        environ.update(CELERY_SECURITY_CERT_STORE=str(IDENTITIES / "*.crt"))
+    return environ
+
+
+def celery_client(name, broker, backend, ca_cert=CA_CERT, identity="client"):
+    """A client with only Celery and the fleet's client settings (celery_fleet_client.py): no tasks code.
+
+    With signing, kombu's registry holds one signing key per process: the verifier's clients all sign with the key of
+    the last one made, which every worker trusts.
+    """
     environ = {
+        **identity_environ(identity),
         "CELERY_BROKER_URL": broker,
         "CELERY_RESULT_BACKEND": backend,
         "CELERY_SERIALIZER": SERIALIZER,
@@ -193,7 +247,7 @@ def monitor(broker_ip, fleet_password, monitor_password, results_url):
         url = redis_url(broker_ip, "fleet", fleet_password, 0)
     else:
         url = amqp_url(broker_ip, "fleet-monitor", monitor_password, "fleet")
-    app = celery_client("verifier-monitor", url, results_url)
+    app = celery_client("verifier-monitor", url, results_url, identity="monitor")
     yield app
     app.close()
 
@@ -237,21 +291,5 @@ def main_pid(host, unit):
 
 
 def make_ca(directory, name="impostor CA"):
-    """A CA of its own, as an attacker's or a stale deployment's, written as PEM."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    path = directory / "other-ca.pem"
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return path
+    """A CA of its own, as an attacker's or a stale deployment's: the path of its PEM certificate."""
+    return self_signed(directory, name, ca=True)[0]

@@ -4,16 +4,34 @@ TLS with a verified certificate, no anonymous or default identities, least-privi
 firewall, no code execution by message, secrets kept out of files others can read, hardened units.
 """
 
+import json
 import re
 import shlex
 import subprocess
 import time
+import uuid
 
 import amqp
 import pytest
 from amqp.exceptions import AccessRefused, NotAllowed
-from conftest import CA_CERT, EPHEMERAL, PASSWORD_SUFFIX, amqp_url, connect, make_ca, rabbitmq_only, tls_options
-from kombu import Connection, Producer
+from conftest import (
+    CA_CERT,
+    EPHEMERAL,
+    IDENTITIES,
+    MTLS,
+    PASSWORD_SUFFIX,
+    amqp_url,
+    broker_connection,
+    connect,
+    make_ca,
+    mtls_only,
+    password_login_only,
+    rabbitmq_only,
+    self_signed,
+    signing_only,
+    tls_options,
+)
+from kombu import Producer
 from kombu.exceptions import OperationalError
 
 pytestmark = rabbitmq_only
@@ -49,10 +67,12 @@ def test_plain_amqp_from_a_worker_fails(worker1):
 
 
 def test_every_worker_connection_uses_tls(broker):
-    rows = broker.check_output("rabbitmqctl -q list_connections user ssl ssl_protocol").splitlines()[1:]
+    rows = broker.check_output("rabbitmqctl -q list_connections user ssl ssl_protocol auth_mechanism").splitlines()[1:]
     assert rows, "no connections"
     assert all(row.split("\t")[1] == "true" for row in rows), rows
     assert all(row.split("\t")[2] in ("tlsv1.3", "tlsv1.2") for row in rows), rows
+    # With mutual TLS, every connection logged in with its certificate, none with a password.
+    assert all(row.split("\t")[3] == ("EXTERNAL" if MTLS else "PLAIN") for row in rows), rows
 
 
 def test_a_client_with_another_ca_refuses_the_broker(broker_ip, client_password, tmp_path):
@@ -94,7 +114,8 @@ def test_anonymous_login_is_not_offered(broker_ip):
     with pytest.raises(amqp.exceptions.ConnectionError, match="find appropriate auth mechanism") as refused:
         conn.connect()
     offered = re.search(r"available: ([A-Z, ]+)", str(refused.value)).group(1).split(", ")
-    assert sorted(offered) == ["AMQPLAIN", "PLAIN"]
+    # With mutual TLS, no password login either: the certificate is the identity.
+    assert sorted(offered) == (["EXTERNAL"] if MTLS else ["AMQPLAIN", "PLAIN"])
 
 
 def test_broker_identities_are_the_fleets_only(broker):
@@ -102,6 +123,7 @@ def test_broker_identities_are_the_fleets_only(broker):
     assert users == {"fleet", "fleet-client", "fleet-monitor"}
 
 
+@password_login_only
 def test_wrong_password_is_refused_and_logged(broker, broker_ip, client_password):
     with pytest.raises(AccessRefused):
         connect(amqp_url(broker_ip, "fleet-client", client_password + "x", "fleet"))
@@ -115,7 +137,7 @@ def test_unknown_vhost_is_refused_and_logged(broker, broker_ip, client_password)
 
 
 def test_the_client_identity_cannot_consume_purge_or_delete_a_task_queue(broker_ip, client_password):
-    with Connection(amqp_url(broker_ip, "fleet-client", client_password, "fleet"), ssl=tls_options()) as conn:
+    with broker_connection(amqp_url(broker_ip, "fleet-client", client_password, "fleet")) as conn:
         for attempt in (
             lambda channel: channel.basic_consume("celery", callback=print),
             lambda channel: channel.basic_get("celery"),
@@ -127,7 +149,7 @@ def test_the_client_identity_cannot_consume_purge_or_delete_a_task_queue(broker_
 
 
 def test_the_client_identity_cannot_send_remote_control_commands(broker_ip, client_password):
-    with Connection(amqp_url(broker_ip, "fleet-client", client_password, "fleet"), ssl=tls_options()) as conn:
+    with broker_connection(amqp_url(broker_ip, "fleet-client", client_password, "fleet")) as conn:
         producer = Producer(conn.channel())
         with pytest.raises(AccessRefused, match=r"exchange 'celery\.pidbox'"):
             producer.publish({"method": "shutdown"}, exchange="celery.pidbox", routing_key="")
@@ -143,8 +165,108 @@ def test_the_monitoring_identity_can_inspect_but_not_touch_tasks(broker_ip, moni
     replies = monitor.control.ping(timeout=5)
     assert {name for reply in replies for name in reply} == {"default@worker1", "io@worker2"}
     url = amqp_url(broker_ip, "fleet-monitor", monitor_password, "fleet")
-    with Connection(url, ssl=tls_options()) as conn, pytest.raises(AccessRefused):
+    with broker_connection(url) as conn, pytest.raises(AccessRefused):
         conn.channel().basic_get("celery")
+
+
+@mtls_only
+def test_a_client_without_a_certificate_is_refused_and_logged(broker, broker_ip, client_password):
+    url = amqp_url(broker_ip, "fleet-client", client_password, "fleet")
+    for login_method in ("EXTERNAL", "PLAIN"):
+        with pytest.raises(OperationalError, match=r"(?i)certificate.required|EOF|reset"):
+            connect(url, identity=None, login_method=login_method)
+    wait_for_broker_log(broker, r"(?i)certificate.required|no.peer.cert")
+
+
+@mtls_only
+def test_a_client_certificate_from_another_ca_is_refused(broker_ip, client_password, tmp_path):
+    """A certificate for the client's user name, signed by a CA the fleet did not make."""
+    cert, key = self_signed(tmp_path, "fleet-client")
+    url = amqp_url(broker_ip, "fleet-client", client_password, "fleet")
+    with pytest.raises(OperationalError, match=r"(?i)unknown.ca|certificate|EOF|reset"):
+        connect(url, certfile=cert, keyfile=key)
+
+
+@mtls_only
+def test_each_worker_host_has_its_own_certificate(worker1, worker2):
+    serials = set()
+    for host in (worker1, worker2):
+        key = host.file("/etc/celery-fleet/identity.key")
+        assert (key.user, key.group, key.mode) == ("root", "celery", 0o440)
+        serials.add(host.check_output("openssl x509 -noout -serial -in /etc/celery-fleet/identity.crt"))
+    assert len(serials) == 2
+    assert (IDENTITIES / "client.key").stat().st_mode & 0o077 == 0
+
+
+# --- signed messages ------------------------------------------------------------------------------------------
+
+
+def publish_task(client, body, content_type):
+    """Publish a fleet.add message with ``body`` straight to the default queue, as anyone allowed to publish could;
+    return its task id."""
+    task_id = str(uuid.uuid4())
+    headers = {"lang": "py", "task": "fleet.add", "id": task_id, "root_id": task_id, "retries": 0}
+    with client.connection_for_write() as connection:
+        connection.Producer().publish(
+            body,
+            content_type=content_type,
+            content_encoding="utf-8",
+            exchange="celery",
+            routing_key="celery",
+            headers=headers,
+        )
+    return task_id
+
+
+def wait_for_journal(host, unit, text, timeout=60):
+    deadline = time.monotonic() + timeout
+    while text not in (journal := host.check_output(f"journalctl --no-pager -u {unit} --since -3min")):
+        assert time.monotonic() < deadline, f"{text!r} not in the journal of {unit}: {journal[-2000:]}"
+        time.sleep(1)
+    return journal
+
+
+@signing_only
+def test_an_unsigned_task_is_refused_and_the_worker_keeps_running(client, worker1):
+    task_id = publish_task(client, json.dumps([[2, 3], {}, {}]), "application/json")
+    journal = wait_for_journal(
+        worker1, "celery-worker-default", "Refusing to deserialize untrusted content of type json"
+    )
+    assert f"[{task_id}] received" not in journal
+    assert client.send_task("fleet.add", args=[1, 1]).get(timeout=60) == 2
+
+
+@signing_only
+def test_a_task_signed_with_a_key_the_fleet_did_not_issue_is_refused(client, worker1, tmp_path):
+    from celery.security.certificate import Certificate
+    from celery.security.key import PrivateKey
+    from celery.security.serialization import SecureSerializer
+
+    cert, key = self_signed(tmp_path, "fleet-client", rsa_key=True)
+    body = [[2, 3], {}, {}]
+    # An unknown signer; then a forgery: the fleet client's certificate named as the signer, another key's signature.
+    unknown = SecureSerializer(PrivateKey(key.read_text()), Certificate(cert.read_text())).serialize(body)
+    client_cert = Certificate((IDENTITIES / "client.crt").read_text())
+    forged = SecureSerializer(PrivateKey(key.read_text()), client_cert).serialize(body)
+    task_ids = [publish_task(client, payload, "application/data") for payload in (unknown, forged)]
+    # The worker logs each refused message with its headers (the task id) and the reason.
+    journal = wait_for_journal(worker1, "celery-worker-default", "Unknown certificate")
+    for task_id in task_ids:
+        journal = wait_for_journal(worker1, "celery-worker-default", task_id)
+    assert journal.count("Can't decode message body") >= 2
+    assert all(f"[{task_id}] received" not in journal for task_id in task_ids)
+    assert client.send_task("fleet.add", args=[2, 2]).get(timeout=60) == 4
+
+
+@signing_only
+def test_tasks_and_results_travel_signed(client, worker1):
+    """What the fleet's client sends, and what comes back, is Celery's auth serializer, signed and verified."""
+    assert client.conf.task_serializer == "auth"
+    assert client.conf.result_accept_content == ["auth"]
+    assert client.send_task("fleet.add", args=[3, 4]).get(timeout=60) == 7
+    env = worker1.file("/etc/celery-fleet/worker.env").content_string
+    assert "CELERY_SECURITY_KEY=" in env
+    assert len(worker1.check_output("ls /etc/celery-fleet/trusted-signers").split()) == 4  # 2 workers, client, monitor
 
 
 # --- firewall -------------------------------------------------------------------------------------------------
