@@ -27,7 +27,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help deps host-deps venv images lab lab-down lint unit lab-test molecule test clean
+.PHONY: help deps host-deps venv images lab lab-down lint unit lab-test molecule faults test clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -81,6 +81,11 @@ molecule: deps images ## The fleet in containers: RabbitMQ on every distro in DI
 	done
 	@echo "=== molecule test -s redis (Redis broker and results, msgpack) on bookworm"
 	molecule test -s redis
+
+faults: deps images ## The fault-injection suite against the molecule fleet (brought up first when missing)
+	molecule create
+	molecule converge
+	FLEET_FAULTS=1 FLEET_FAULTS_ONLY=1 molecule verify
 
 test: deps lint unit lab-test molecule ## Everything: lint, unit tests, the lab, molecule on every distro
 

@@ -54,6 +54,15 @@ def test_message_format_follows_the_env_file():
     assert conf["accept_content"] == ["msgpack", "json"]
 
 
+def test_sends_are_confirmed_retried_and_heartbeated():
+    conf = client(ENV).conf
+    assert conf.broker_transport_options == {"confirm_publish": True}
+    assert conf.task_publish_retry is True
+    assert conf.task_publish_retry_policy["max_retries"] >= 10  # spans a broker restart, not Celery's 0.6 s
+    assert conf.broker_heartbeat == 10
+    assert client(dict(ENV, CELERY_BROKER_HEARTBEAT="30")).conf.broker_heartbeat == 30
+
+
 def test_mutual_tls_presents_the_clients_certificate_and_logs_in_with_it():
     environ = dict(
         ENV,

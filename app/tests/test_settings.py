@@ -150,3 +150,32 @@ def test_message_signing_is_off_without_a_key_and_complete_with_one():
     assert settings.message_signing({}, "json") == {}
     with pytest.raises(ValueError, match="CELERY_SECURITY_CERTIFICATE and CELERY_SECURITY_CERT_STORE"):
         settings.message_signing({"CELERY_SECURITY_KEY": "/etc/celery-fleet/identity.key"}, "json")
+
+
+def test_reliability_defaults(monkeypatch):
+    monkeypatch.delenv("CELERY_BROKER_HEARTBEAT", raising=False)
+    monkeypatch.delenv("CELERY_TASK_DEFAULT_QUEUE_TYPE", raising=False)
+    reloaded = importlib.reload(settings)
+    app = Celery("reliability", set_as_current=False)
+    app.config_from_object(reloaded)
+    conf = app.conf
+    # Acknowledged after the task ran; a lost pool process means a bounded retry, never a silent loss.
+    assert (conf.task_acks_late, conf.task_reject_on_worker_lost, conf.task_retry_on_worker_lost) == (True,) * 3
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.worker_cancel_long_running_tasks_on_connection_loss is True
+    assert conf.broker_transport_options["confirm_publish"] is True
+    assert conf.broker_connection_retry and conf.broker_connection_max_retries is None
+    assert conf.broker_channel_error_retry is True
+    assert conf.broker_heartbeat == 10
+    assert conf.task_default_delivery_mode == "persistent"
+    assert conf.task_default_queue_type == conf.task_create_missing_queue_type == "classic"
+
+
+def test_heartbeat_and_queue_type_come_from_the_environment(monkeypatch):
+    monkeypatch.setenv("CELERY_BROKER_HEARTBEAT", "20")
+    monkeypatch.setenv("CELERY_TASK_DEFAULT_QUEUE_TYPE", "quorum")
+    reloaded = importlib.reload(settings)
+    assert reloaded.broker_heartbeat == 20
+    assert reloaded.task_default_queue_type == reloaded.task_create_missing_queue_type == "quorum"
+    monkeypatch.undo()
+    importlib.reload(settings)

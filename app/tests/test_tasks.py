@@ -9,7 +9,16 @@ from celery_fleet.app import app
 
 def test_every_task_is_registered_under_its_service_prefix():
     names = {name for name in app.tasks if not name.startswith("celery.")}
-    assert names == {"fleet.add", "fleet.whoami", "fleet.fetch_url", "fleet.flaky", "fleet.tick"}
+    assert names == {
+        "fleet.add",
+        "fleet.whoami",
+        "fleet.fetch_url",
+        "fleet.flaky",
+        "fleet.tick",
+        "fleet.version",
+        "fleet.sleep",
+        "fleet.crash",
+    }
 
 
 def test_add(eager_app):
@@ -74,3 +83,20 @@ def test_flaky_retry_policy_backs_off():
 
 def test_tick_says_where_it_ran(eager_app):
     assert set(tasks.tick.delay().get()) == {"node", "id"}
+
+
+def test_version_is_the_installed_package(eager_app):
+    import celery_fleet
+
+    assert tasks.version.delay().get() == celery_fleet.__version__
+
+
+def test_sleep_waits_and_returns_the_tag(eager_app):
+    result = tasks.sleep.delay(0.05, tag="t-1").get()
+    assert result["tag"] == "t-1"
+    assert result["retries"] == 0
+
+
+def test_crash_is_retried_a_bounded_number_of_times():
+    # The policy for a task that kills its process: a few quick retries, then failure (never forever).
+    assert (tasks.crash.max_retries, tasks.crash.default_retry_delay) == (2, 1)

@@ -70,6 +70,13 @@ def settings(environ):
         "task_default_queue": default_queue,
         "task_routes": routes,
         "task_queues": [task_queue(name) for name in dict.fromkeys(queues)],
+        # Reliability (the README's Reliability section): a send returns once the broker has confirmed it took the
+        # task (publisher confirms), retries across a broker restart, and a silent broker is noticed through
+        # heartbeats. Messages are persistent (Celery's default).
+        "broker_transport_options": {"confirm_publish": True},
+        "broker_heartbeat": int(environ.get("CELERY_BROKER_HEARTBEAT") or 10),
+        "task_publish_retry": True,
+        "task_publish_retry_policy": {"max_retries": 15, "interval_start": 0, "interval_step": 1, "interval_max": 2},
     }
     if broker_url.startswith("amqps://"):
         # Verify the broker: a certificate signed by the fleet's CA, issued for the host of the URL (kombu fills

@@ -167,9 +167,75 @@ broker_use_ssl = broker_tls_options(
 # EXTERNAL with mutual TLS (fleet_tls_client_certs): the certificate above is the identity, no password is sent.
 broker_login_method = os.environ.get("CELERY_BROKER_LOGIN_METHOD") or None
 
+# Reliability: no task is lost when a worker process, a worker host or the broker fails. The README's "Reliability"
+# section explains each guarantee and its limits; the fault suite (scripts/faults.py) proves them.
+
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-connection-retry-on-startup
-# Keep retrying while the broker is still starting (hosts rebooting together), instead of exiting.
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-connection-max-retries
+# Keep retrying while the broker is still starting (hosts rebooting together) and after it is lost, for as long as
+# it takes, instead of exiting: a worker that gave up would need a person to start it again.
 broker_connection_retry_on_startup = True
+broker_connection_retry = True
+broker_connection_max_retries = None
+
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-channel-error-retry
+# A channel error (RabbitMQ closes a channel whose delivery outlived its consumer_timeout) reconnects the worker
+# instead of stopping it. The fleet sets consumer_timeout above the longest task time limit, so this is the backstop.
+broker_channel_error_retry = True
+
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-heartbeat
+# AMQP heartbeats: a broker that goes silent (a frozen host, a cable pulled, no TCP reset ever arrives) is noticed
+# after about two intervals, and the worker reconnects; the broker likewise drops a silent worker and redelivers its
+# unacknowledged tasks. CELERY_BROKER_HEARTBEAT comes from fleet_broker_heartbeat (default 10 s).
+broker_heartbeat = int(os.environ.get("CELERY_BROKER_HEARTBEAT", "10"))
+broker_heartbeat_checkrate = 2
+
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-transport-options
+# Publisher confirms: a publish (a task sent from a task, a retry, a result) returns only once the broker has taken
+# the message, so a broker that dies mid-publish makes the publish fail and retry rather than vanish.
+broker_transport_options = {"confirm_publish": True}
+
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#task-publish-retry-policy
+# Publishing retries across a broker restart (about 30 s), not Celery's default of under a second.
+task_publish_retry = True
+task_publish_retry_policy = {"max_retries": 15, "interval_start": 0, "interval_step": 1, "interval_max": 2}
+
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#task-acks-late
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#task-reject-on-worker-lost
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#task-retry-on-worker-lost
+# A task's message is acknowledged when the task has finished, not when it starts: a worker killed mid-task (OOM,
+# kill -9, a host that dies) leaves the message unacknowledged and the broker gives it to a worker again. When only
+# a pool process dies, the task is retried like Task.retry() (after its default_retry_delay, counted against its
+# max_retries) and fails with WorkerLostError once they run out: a task that crashes its process is not retried
+# forever. The price: a task can run more than once (at-least-once), so tasks must be idempotent; a task that must
+# not run twice opts out with @app.task(acks_late=False) and may then be lost instead.
+task_acks_late = True
+task_reject_on_worker_lost = True
+task_retry_on_worker_lost = True
+# A task that fails or hits its time limit is acknowledged (and reported as failed), not redelivered.
+task_acks_on_failure = True
+task_acks_on_timeout = True
+
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#worker-prefetch-multiplier
+# Each pool slot reserves one message at a time: a dying worker strands no queue of prefetched tasks, and a long
+# task does not hold short ones hostage behind it.
+worker_prefetch_multiplier = 1
+
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#worker-cancel-long-running-tasks-on-connection-loss
+# When the broker connection is lost, running late-ack tasks are cancelled: the broker redelivers them anyway (their
+# acknowledgement cannot reach it), and letting them finish as well would run each one twice to completion.
+worker_cancel_long_running_tasks_on_connection_loss = True
+
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#task-default-delivery-mode
+# Celery's defaults, spelled out: task messages are persistent and their queues durable, so a broker restart keeps
+# every queued task.
+task_default_delivery_mode = "persistent"
+
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#task-default-queue-type
+# classic (default) or quorum (fleet_queue_type): RabbitMQ's replicated queue type, with a delivery limit that
+# dead-letters a message redelivered too often. Missing queues (a new route) are created with the same type.
+task_default_queue_type = os.environ.get("CELERY_TASK_DEFAULT_QUEUE_TYPE") or "classic"
+task_create_missing_queue_type = task_default_queue_type
 
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#result-backend
 # rpc:// sends each result back over AMQP to the client that sent the task; nothing is stored on the broker.

@@ -1,9 +1,14 @@
 """The fleet's tasks. Names carry the ``fleet.`` service prefix so routing rules can match them by pattern."""
 
+import os
 import socket
+import time
 import urllib.error
 import urllib.request
 
+from celery.exceptions import SoftTimeLimitExceeded
+
+from celery_fleet import __version__
 from celery_fleet.app import app
 
 
@@ -65,3 +70,40 @@ def flaky(self, failures=2):
 def tick(self):
     """A periodic task's body: say when and where it ran (celery beat sends it; see fleet_beat_schedule)."""
     return {"node": self.request.hostname, "id": self.request.id}
+
+
+@app.task(name="fleet.version")
+def version():
+    """The version of the tasks package that the worker runs (what a rolling deploy changes)."""
+    return __version__
+
+
+# A process that dies mid-task (OOM killer, kill -9) is retried like Task.retry(): after default_retry_delay, at
+# most max_retries times (settings.task_retry_on_worker_lost). These two retry after 1 s instead of Celery's 3 min.
+@app.task(name="fleet.sleep", bind=True, default_retry_delay=1)
+def sleep(self, seconds, tag=None, ignore_soft_limit=False):
+    """Wait ``seconds`` (I/O-bound work, as a network call is), then return ``tag`` and who did the work.
+
+    The fault suite's probe: each run logs ``Task fleet.sleep[<id>] succeeded``, which is how it counts completions
+    and duplicates. Idempotent, as every late-acknowledged task must be. ``ignore_soft_limit`` keeps sleeping past
+    the soft time limit, as code that never returns to Python would, so that only the hard limit stops it.
+    """
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            time.sleep(left)
+        except SoftTimeLimitExceeded:
+            if not ignore_soft_limit:
+                raise
+    return {"tag": tag, "node": self.request.hostname, "retries": self.request.retries}
+
+
+@app.task(name="fleet.crash", bind=True, default_retry_delay=1, max_retries=2)
+def crash(self, code=70):
+    """End the pool process at once (``os._exit``), as a segfaulting extension or the OOM killer would.
+
+    Shows the policy for tasks that kill their worker process: retried ``max_retries`` times, then reported as
+    failed with WorkerLostError, never redelivered forever. In a prefork pool only the child dies; in a thread pool
+    the whole worker does (systemd restarts it, and the broker redelivers the task each time: see the README).
+    """
+    os._exit(code)

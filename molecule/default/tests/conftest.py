@@ -72,9 +72,19 @@ rabbitmq_only = pytest.mark.skipif(BROKER_KIND != "rabbitmq", reason="the fleet'
 redis_only = pytest.mark.skipif(BROKER_KIND != "redis", reason="the fleet's broker is not Redis")
 
 
-def pytest_collection_modifyitems(items):
-    """test_rollout.py runs last: it replaces the fleet's tasks package, which the other tests are written for."""
-    items.sort(key=lambda item: item.path.name == "test_rollout.py")
+# The order of the files whose tests change the fleet under the others: the fault suite deploys a new version of
+# the tasks package and breaks things on purpose, test_rollout.py replaces the package with another one.
+LAST = ("test_faults.py", "test_rollout.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every other test first, then the fault suite, then test_rollout.py; with FLEET_FAULTS_ONLY=1 (`make faults`)
+    only the fault suite."""
+    if os.environ.get("FLEET_FAULTS_ONLY") == "1":
+        keep = [item for item in items if item.path.name == "test_faults.py"]
+        config.hook.pytest_deselected(items=[item for item in items if item not in keep])
+        items[:] = keep
+    items.sort(key=lambda item: LAST.index(item.path.name) + 1 if item.path.name in LAST else 0)
 
 
 def _host(name):

@@ -1,0 +1,222 @@
+"""The fault-injection suite's machinery: submit known tasks, break something real, count what became of them.
+
+Every case sends ``fleet.sleep`` probes with unique task ids through the fleet's client identity, injects one fault
+into the deployed containers (a killed process, a restarted or frozen broker, a cut network, a stopped host, a
+deploy, a memory alarm), waits for the fleet to settle (every wait has a timeout), and counts per task id, from the
+workers' own journals (``Task fleet.sleep[<id>] succeeded``): completed (ran to success at least once), lost (never),
+duplicated (succeeded more than once: at-least-once delivery, reported rather than hidden) and failed. The journal
+is the authority because it records the work itself: a result sent over ``rpc://`` can be lost with the broker's
+transient reply queue even when the task ran (see the README).
+
+Recovery seconds: from the moment the fault ends (the kill, the restart, the reconnection, the resume) until the
+last submitted task had completed.
+"""
+
+import contextlib
+import dataclasses
+import json
+import re
+import subprocess
+import threading
+import time
+import uuid
+
+# The containers' journald keeps its logs in /run unless /var/log/journal exists: a container that stops would
+# take the evidence with it. prepare() makes it persistent, as it is on most real machines.
+JOURNAL_SETUP = "mkdir -p /var/log/journal && systemd-tmpfiles --create --prefix /var/log/journal && journalctl --flush"
+SUCCEEDED = re.compile(r"Task fleet\.sleep\[([0-9a-f-]{36})\] succeeded")
+FAILED = re.compile(r"Task fleet\.sleep\[([0-9a-f-]{36})\] raised unexpected")
+LOST_CONNECTION = "Connection to broker lost"
+
+
+def podman(*args, timeout=120, check=True):
+    done = subprocess.run(["podman", *args], capture_output=True, text=True, timeout=timeout, check=False)
+    if check and done.returncode != 0:
+        raise AssertionError(f"podman {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
+    return done.stdout
+
+
+def sh(container, command, timeout=120, check=True):
+    """Run a shell command in a container (podman exec), return its output."""
+    return podman("exec", container, "sh", "-c", command, timeout=timeout, check=check)
+
+
+def wait_for(predicate, timeout, interval=0.5, what="a condition"):
+    """Poll ``predicate`` until it returns something true; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclasses.dataclass
+class Outcome:
+    """One case's row of the table."""
+
+    case: str
+    submitted: int
+    completed: int
+    lost: int
+    duplicated: int
+    failed: int
+    recovery: float
+    notes: str = ""
+
+
+@dataclasses.dataclass
+class Fleet:
+    """The deployed fleet under test: the client app and the containers' names."""
+
+    client: object
+    workers: tuple = ("worker1", "worker2")
+    broker: str = "broker"
+    network: str = "celery-fleet-molecule"
+    started: float = dataclasses.field(default_factory=time.time)
+    results: list = dataclasses.field(default_factory=list)
+
+    def prepare(self):
+        for worker in self.workers:
+            sh(worker, JOURNAL_SETUP)
+
+    def journal(self, since, units="celery-worker-*", workers=None):
+        """Journal lines of the worker units on every worker host since the epoch time ``since``, each prefixed with
+        its Unix timestamp (short-unix)."""
+        lines = []
+        for worker in workers or self.workers:
+            out = sh(worker, f"journalctl --no-pager -o short-unix -u '{units}' --since @{int(since) - 1}", check=False)
+            lines.extend(out.splitlines())
+        return lines
+
+    def submit(self, count, seconds, queue="celery", **options):
+        """Send ``count`` probes that each sleep ``seconds`` on ``queue``; return their task ids."""
+        ids = []
+        for _ in range(count):
+            task_id = str(uuid.uuid4())
+            self.client.send_task(
+                "fleet.sleep", args=[seconds], kwargs={"tag": task_id}, queue=queue, task_id=task_id, **options
+            )
+            ids.append(task_id)
+        return ids
+
+    def tally(self, ids, since):
+        """Per task id: how many times it succeeded and failed, and when it last succeeded (epoch seconds)."""
+        wanted = set(ids)
+        done, failed, last = {}, {}, {}
+        for line in self.journal(since):
+            stamp = float(line.split(" ", 1)[0]) if line[:1].isdigit() else 0.0
+            match = SUCCEEDED.search(line)
+            if match and match.group(1) in wanted:
+                done[match.group(1)] = done.get(match.group(1), 0) + 1
+                last[match.group(1)] = max(last.get(match.group(1), 0.0), stamp)
+            match = FAILED.search(line)
+            if match and match.group(1) in wanted:
+                failed[match.group(1)] = failed.get(match.group(1), 0) + 1
+        return done, failed, last
+
+    def settle(self, case, ids, since, fault_end, timeout, notes=""):
+        """Wait until every id has completed (or ``timeout`` runs out); record and return the case's outcome."""
+        deadline = time.monotonic() + timeout
+        while True:
+            done, failed, last = self.tally(ids, since)
+            if len(done) == len(ids) or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        recovery = max(last.values(), default=fault_end) - fault_end if len(done) == len(ids) else float("nan")
+        outcome = Outcome(
+            case=case,
+            submitted=len(ids),
+            completed=len(done),
+            lost=len(ids) - len(done),
+            duplicated=sum(1 for count in done.values() if count > 1),
+            failed=len(failed),
+            recovery=round(max(recovery, 0.0), 1),
+            notes=notes,
+        )
+        self.results.append(outcome)
+        return outcome
+
+    # Faults and what they act on.
+
+    def main_pid(self, host, unit):
+        return int(sh(host, f"systemctl show --property MainPID --value {unit}").strip() or 0)
+
+    def wait_running(self, ids, since, count, timeout=30):
+        """Wait until ``count`` of ``ids`` have been received by a worker (they are running or reserved)."""
+        pattern = re.compile(r"Task fleet\.sleep\[([0-9a-f-]{36})\] received")
+        wanted = set(ids)
+        return wait_for(
+            lambda: len({m.group(1) for line in self.journal(since) if (m := pattern.search(line))} & wanted) >= count,
+            timeout,
+            what=f"{count} tasks to be received",
+        )
+
+    def worker_ip(self, worker):
+        networks = json.loads(podman("inspect", worker, "--format", "{{json .NetworkSettings.Networks}}"))
+        return networks[self.network]["IPAddress"]
+
+    def ping(self, monitor, nodes, timeout=60):
+        """Wait until every node answers a remote-control ping."""
+
+        def answered():
+            replies = monitor.control.ping(destination=list(nodes), timeout=2) or []
+            return {name for reply in replies for name in reply} >= set(nodes)
+
+        return wait_for(answered, timeout, interval=1, what=f"a ping from {', '.join(nodes)}")
+
+    def lost_connection_at(self, since, worker):
+        """When the worker's journal first said it lost the broker (epoch seconds), or None."""
+        for line in self.journal(since, workers=[worker]):
+            if LOST_CONNECTION in line:
+                return float(line.split(" ", 1)[0])
+        return None
+
+
+class Feeder(threading.Thread):
+    """Sends a steady stream of probes (``rate`` per second, alternating queues) until stopped."""
+
+    def __init__(self, fleet, rate, seconds, queues=("celery", "io")):
+        super().__init__(daemon=True)
+        self.fleet, self.rate, self.seconds, self.queues = fleet, rate, seconds, queues
+        self.ids, self.errors = [], []
+        self._stop_event = threading.Event()
+
+    def run(self):
+        turn = 0
+        while not self._stop_event.is_set():
+            try:
+                self.ids.extend(self.fleet.submit(1, self.seconds, queue=self.queues[turn % len(self.queues)]))
+            except Exception as error:
+                self.errors.append(repr(error))
+            turn += 1
+            self._stop_event.wait(1 / self.rate)
+
+    def stop(self):
+        self._stop_event.set()
+        self.join(timeout=120)
+
+
+@contextlib.contextmanager
+def timed():
+    """Yield a dict whose 'seconds' is filled in with the block's duration."""
+    box = {}
+    start = time.monotonic()
+    try:
+        yield box
+    finally:
+        box["seconds"] = round(time.monotonic() - start, 1)
+
+
+def table(outcomes):
+    """The results as a markdown table."""
+    head = "| case | submitted | completed | lost | duplicated | failed | recovery s | notes |"
+    rule = "|---|---:|---:|---:|---:|---:|---:|---|"
+    rows = [
+        f"| {o.case} | {o.submitted} | {o.completed} | {o.lost} | {o.duplicated} | {o.failed} | {o.recovery} | "
+        f"{o.notes} |"
+        for o in outcomes
+    ]
+    return "\n".join([head, rule, *rows])
