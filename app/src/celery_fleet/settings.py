@@ -168,7 +168,7 @@ broker_use_ssl = broker_tls_options(
 broker_login_method = os.environ.get("CELERY_BROKER_LOGIN_METHOD") or None
 
 # Reliability: no task is lost when a worker process, a worker host or the broker fails. The README's "Reliability"
-# section explains each guarantee and its limits; the fault suite (scripts/faults.py) proves them.
+# section explains each guarantee and its limits; the fault suite (molecule/default/tests/test_faults.py) tests them.
 
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-connection-retry-on-startup
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-connection-max-retries

@@ -199,6 +199,22 @@ class Feeder(threading.Thread):
         self.join(timeout=120)
 
 
+def in_background(send):
+    """Start ``send()`` in a thread; return the thread and a dict that gets its return value as 'ids' (or its
+    exception as 'error') and its duration as 'seconds'."""
+    box = {}
+
+    def run():
+        start = time.monotonic()
+        try:
+            box["ids"] = send()
+        except Exception as error:
+            box["error"] = repr(error)
+        box["seconds"] = round(time.monotonic() - start, 1)
+
+    return threading.Thread(target=run, daemon=True), box
+
+
 @contextlib.contextmanager
 def timed():
     """Yield a dict whose 'seconds' is filled in with the block's duration."""

@@ -11,12 +11,11 @@ import json
 import os
 import re
 import shutil
-import threading
 import time
 
 import pytest
 from conftest import PROJECT, converge, rabbitmq_only
-from faults import Feeder, Fleet, podman, sh, table, timed, wait_for
+from faults import Feeder, Fleet, in_background, podman, sh, table, timed, wait_for
 
 pytestmark = [
     rabbitmq_only,
@@ -181,19 +180,9 @@ def test_7_silent_broker_paused_longer_than_the_heartbeat(fleet, client, monitor
     fleet.wait_running(ids, since, 2)
     paused_at = time.time()
     podman("pause", "broker")
-    sends = {}
-
-    def send_while_paused():
-        # A client sending while the broker is frozen: the confirm does not come, the send times out and retries
-        # (task_publish_retry_policy) until the broker answers again.
-        with timed() as took:
-            try:
-                sends["ids"] = fleet.submit(2, PROBE_SECONDS, confirm_timeout=5)
-            except Exception as error:
-                sends["error"] = repr(error)
-        sends["seconds"] = took["seconds"]
-
-    sender = threading.Thread(target=send_while_paused, daemon=True)
+    # A client sending while the broker is frozen: the confirm does not come, the send times out and retries
+    # (task_publish_retry_policy) until the broker answers again.
+    sender, sends = in_background(lambda: fleet.submit(2, PROBE_SECONDS, confirm_timeout=5))
     sender.start()
     try:
         time.sleep(HEARTBEAT * 3)
@@ -222,17 +211,7 @@ def test_7_silent_broker_paused_longer_than_the_heartbeat(fleet, client, monitor
 def test_8_memory_alarm_blocks_publishers_without_failing_them(fleet, client):
     since = time.time()
     sh("broker", "rabbitmqctl -q set_vm_memory_high_watermark 0")
-    sends = {}
-
-    def send_while_blocked():
-        with timed() as took:
-            try:
-                sends["ids"] = fleet.submit(6, 0.2)
-            except Exception as error:
-                sends["error"] = repr(error)
-        sends["seconds"] = took["seconds"]
-
-    sender = threading.Thread(target=send_while_blocked, daemon=True)
+    sender, sends = in_background(lambda: fleet.submit(6, 0.2))
     try:
         wait_for(
             lambda: "memory alarm" in sh("broker", "rabbitmq-diagnostics -q alarms", check=False).lower(),
