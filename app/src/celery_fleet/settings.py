@@ -190,6 +190,12 @@ broker_channel_error_retry = True
 broker_heartbeat = int(os.environ.get("CELERY_BROKER_HEARTBEAT", "10"))
 broker_heartbeat_checkrate = 2
 
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#worker-consumer
+# Celery's consumer, except that the worker's monitoring events are published without waiting for confirms
+# (consumer.py says why): with confirms, a frozen broker freezes the worker's event loop in that wait, and the
+# heartbeat checks above never get to run.
+worker_consumer = "celery_fleet.consumer:Consumer"
+
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-transport-options
 # Publisher confirms: a publish (a task sent from a task, a retry, a result) returns only once the broker has taken
 # the message, so a broker that dies mid-publish makes the publish fail and retry rather than vanish.

@@ -3,6 +3,7 @@
 The broker's own checks are in test_broker_rabbitmq.py and test_broker_redis.py.
 """
 
+import contextlib
 import importlib.util
 import itertools
 import json
@@ -70,6 +71,24 @@ def test_every_worker_answers_a_ping(monitor):
     replies = monitor.control.ping(timeout=5)
     nodes = {node for reply in replies for node in reply}
     assert nodes == {node for _, _, names in WORKERS.values() for node in names}
+
+
+@rabbitmq_only
+def test_every_worker_sends_monitoring_events(monitor):
+    """Worker heartbeat events (what `celery events` and Flower watch) reach the monitoring identity on RabbitMQ 3
+    and 4: the fleet's consumer publishes them without publisher confirms (celery_fleet/consumer.py)."""
+    nodes = {node for _, _, names in WORKERS.values() for node in names}
+    seen = set()
+    with monitor.connection_for_read() as connection:
+        receiver = monitor.events.Receiver(
+            connection, handlers={"worker-heartbeat": lambda event: seen.add(event["hostname"])}
+        )
+        deadline = time.monotonic() + TIMEOUT
+        while not seen >= nodes and time.monotonic() < deadline:
+            # Each worker sends one every 2 s; a capture that sees none in 5 s raises a timeout.
+            with contextlib.suppress(TimeoutError):
+                receiver.capture(limit=len(nodes), timeout=5, wakeup=False)
+    assert seen >= nodes
 
 
 def test_task_sent_by_name_returns_its_result(client):
