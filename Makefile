@@ -19,7 +19,11 @@ DISTROS ?= bookworm trixie
 # Of those, the ones whose run also switches on mutual TLS and signed messages (FLEET_STRICT=1), so that each
 # protection is proved on the same containers without a scenario of its own.
 STRICT_DISTROS ?= trixie
+# Of those, the ones whose verifier also runs the fault-injection suite (FLEET_FAULTS=1) on the same containers.
+FAULTS_DISTROS ?= bookworm
 HOST_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs python3-venv
+# The molecule workers' journals (molecule/default/molecule.yml): removed after each run, with its containers.
+MOLECULE_VOLUMES := celery-fleet-molecule-worker1-journal celery-fleet-molecule-worker2-journal
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 export CONTAINERS_CONF := $(CURDIR)/scripts/containers.conf
@@ -73,11 +77,13 @@ unit: venv ## Unit tests: the tasks package (app/), client settings, the PKI, si
 lab-test: deps ## The README's main command end to end: make lab twice, the client env file, worker3, lab-down
 	pytest -v -p no:cacheprovider tests/test_lab.py
 
-molecule: deps images ## The fleet in containers: RabbitMQ on every distro in DISTROS (mTLS + signing on trixie), then Redis
+molecule: deps images ## The fleet in containers: RabbitMQ on every distro in DISTROS (faults on bookworm, mTLS + signing on trixie), then Redis
 	@for d in $(DISTROS); do \
 	  strict=0; case " $(STRICT_DISTROS) " in *" $$d "*) strict=1;; esac; \
-	  echo "=== molecule test (RabbitMQ) on $$d$$( [ $$strict = 1 ] && echo ', with mutual TLS and signed messages')"; \
-	  FLEET_DISTRO=$$d FLEET_STRICT=$$strict molecule test; \
+	  faults=0; case " $(FAULTS_DISTROS) " in *" $$d "*) faults=1;; esac; \
+	  echo "=== molecule test (RabbitMQ) on $$d$$( [ $$faults = 1 ] && echo ', with the fault suite')$$( [ $$strict = 1 ] && echo ', with mutual TLS and signed messages')"; \
+	  FLEET_DISTRO=$$d FLEET_STRICT=$$strict FLEET_FAULTS=$$faults molecule test; \
+	  podman volume rm -f $(MOLECULE_VOLUMES) >/dev/null; \
 	done
 	@echo "=== molecule test -s redis (Redis broker and results, msgpack) on bookworm"
 	molecule test -s redis
@@ -91,4 +97,5 @@ test: deps lint unit lab-test molecule ## Everything: lint, unit tests, the lab,
 
 clean: ## Remove molecule's containers and the virtualenv
 	-@[ -x $(BIN)/molecule ] && $(BIN)/molecule destroy >/dev/null 2>&1 || true
+	-@podman volume rm -f $(MOLECULE_VOLUMES) >/dev/null 2>&1 || true
 	rm -rf $(VENV)

@@ -21,9 +21,9 @@ import threading
 import time
 import uuid
 
-# The containers' journald keeps its logs in /run unless /var/log/journal exists: a container that stops would
-# take the evidence with it. prepare() makes it persistent, as it is on most real machines.
-JOURNAL_SETUP = "mkdir -p /var/log/journal && systemd-tmpfiles --create --prefix /var/log/journal && journalctl --flush"
+# The evidence must outlive a stopped worker host. molecule.yml mounts a volume on the workers' /var/log/journal
+# (podman's systemd mode would put a tmpfs there); prepare() checks that journald writes to it.
+JOURNAL_FILE = "journalctl --header | grep -m1 'File path'"
 SUCCEEDED = re.compile(r"Task fleet\.sleep\[([0-9a-f-]{36})\] succeeded")
 FAILED = re.compile(r"Task fleet\.sleep\[([0-9a-f-]{36})\] raised unexpected")
 LOST_CONNECTION = "Connection to broker lost"
@@ -80,7 +80,10 @@ class Fleet:
 
     def prepare(self):
         for worker in self.workers:
-            sh(worker, JOURNAL_SETUP)
+            path = sh(worker, JOURNAL_FILE)
+            assert "/var/log/journal/" in path, f"{worker}'s journal does not persist across a restart: {path}"
+            mounts = sh(worker, "grep ' /var/log/journal ' /proc/mounts")
+            assert "tmpfs" not in mounts, f"{worker}'s /var/log/journal is a tmpfs: {mounts}"
 
     def journal(self, since, units="celery-worker-*", workers=None):
         """Journal lines of the worker units on every worker host since the epoch time ``since``, each prefixed with

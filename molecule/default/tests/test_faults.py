@@ -1,10 +1,9 @@
 """No task lost: the fault-injection suite, run against the deployed fleet (faults.py has the machinery).
 
 Each test is one case of the README's Reliability table; a case passes only with zero lost tasks. The table is
-printed at the end of the run and written to faults-report.md in the project directory (git-ignored). Opt-in:
-`make faults` runs it against the molecule fleet (FLEET_FAULTS=1 FLEET_FAULTS_ONLY=1); any verifier run with
-FLEET_FAULTS=1 includes it, after the other tests and before test_rollout.py (conftest.py). Not yet in `make test`:
-cases 4 and 7 do not pass (see the README's Reliability section).
+printed at the end of the run and written to faults-report.md in the project directory (git-ignored). `make test`
+runs it in the Debian 12 molecule run (the Makefile's FAULTS_DISTROS sets FLEET_FAULTS=1), after the other tests and
+before test_rollout.py (conftest.py); `make faults` runs it alone against the molecule fleet (FLEET_FAULTS_ONLY=1).
 """
 
 import json
