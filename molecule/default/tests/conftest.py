@@ -272,7 +272,12 @@ def client(client_url, results_url):
 
 def converge(hosts, *extra_args):
     """Run site.yml again on ``hosts`` (and localhost) with extra ansible-playbook arguments; return its output."""
-    env = dict(os.environ, ANSIBLE_ROLES_PATH=str(PROJECT / "roles"), ANSIBLE_FORCE_COLOR="0")
+    env = dict(
+        os.environ,
+        ANSIBLE_ROLES_PATH=str(PROJECT / "roles"),
+        ANSIBLE_CONNECTION_PLUGINS=str(PROJECT / "plugins" / "connection"),
+        ANSIBLE_FORCE_COLOR="0",
+    )
     command = [
         shutil.which("ansible-playbook"),
         "-i",
