@@ -21,6 +21,9 @@ import threading
 import time
 import uuid
 
+from amqp.exceptions import AMQPError
+from kombu.exceptions import KombuError
+
 # The evidence must outlive a stopped worker host. molecule.yml mounts a volume on the workers' /var/log/journal
 # (podman's systemd mode would put a tmpfs there); prepare() checks that journald writes to it.
 JOURNAL_FILE = "journalctl --header | grep -m1 'File path'"
@@ -162,13 +165,26 @@ class Fleet:
         return networks[self.network]["IPAddress"]
 
     def ping(self, monitor, nodes, timeout=60):
-        """Wait until every node answers a remote-control ping."""
+        """Wait until every node answers a remote-control ping.
+
+        Each try opens a connection of its own: the monitor's pooled connections may be the ones the fault broke
+        (a restarted broker), and what is under test is whether the workers came back, not the verifier's pool.
+        """
+        errors = []
 
         def answered():
-            replies = monitor.control.ping(destination=list(nodes), timeout=2) or []
+            try:
+                with monitor.connection_for_write() as connection:
+                    replies = monitor.control.ping(destination=list(nodes), timeout=2, connection=connection) or []
+            except (OSError, KombuError, AMQPError) as error:
+                errors.append(repr(error))
+                return False
             return {name for reply in replies for name in reply} >= set(nodes)
 
-        return wait_for(answered, timeout, interval=1, what=f"a ping from {', '.join(nodes)}")
+        try:
+            return wait_for(answered, timeout, interval=1, what=f"a ping from {', '.join(nodes)}")
+        except AssertionError as error:
+            raise AssertionError(f"{error}; the last connection errors: {errors[-3:]}") from None
 
     def lost_connection_at(self, since, worker):
         """When the worker's journal first said it lost the broker (epoch seconds), or None."""
