@@ -21,6 +21,8 @@ DISTROS ?= bookworm trixie
 STRICT_DISTROS ?= trixie
 # Of those, the ones whose verifier also runs the fault-injection suite (FLEET_FAULTS=1) on the same containers.
 FAULTS_DISTROS ?= bookworm
+# Of those, the ones whose verifier ends by switching the task queues to quorum queues (FLEET_QUORUM=1).
+QUORUM_DISTROS ?= trixie
 HOST_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs python3-venv
 # The molecule workers' journals (molecule/default/molecule.yml): removed after each run, with its containers.
 MOLECULE_VOLUMES := celery-fleet-molecule-worker1-journal celery-fleet-molecule-worker2-journal
@@ -77,12 +79,13 @@ unit: venv ## Unit tests: the tasks package (app/), client settings, the PKI, si
 lab-test: deps ## The README's main command end to end: make lab twice, the client env file, worker3, lab-down
 	pytest -v -p no:cacheprovider tests/test_lab.py
 
-molecule: deps images ## The fleet in containers: RabbitMQ on every distro in DISTROS (faults on bookworm, mTLS + signing on trixie), then Redis
+molecule: deps images ## The fleet in containers: RabbitMQ on every distro in DISTROS (faults on bookworm; mTLS, signing, quorum on trixie), then Redis
 	@for d in $(DISTROS); do \
 	  strict=0; case " $(STRICT_DISTROS) " in *" $$d "*) strict=1;; esac; \
 	  faults=0; case " $(FAULTS_DISTROS) " in *" $$d "*) faults=1;; esac; \
-	  echo "=== molecule test (RabbitMQ) on $$d$$( [ $$faults = 1 ] && echo ', with the fault suite')$$( [ $$strict = 1 ] && echo ', with mutual TLS and signed messages')"; \
-	  FLEET_DISTRO=$$d FLEET_STRICT=$$strict FLEET_FAULTS=$$faults molecule test; \
+	  quorum=0; case " $(QUORUM_DISTROS) " in *" $$d "*) quorum=1;; esac; \
+	  echo "=== molecule test (RabbitMQ) on $$d$$( [ $$faults = 1 ] && echo ', with the fault suite')$$( [ $$strict = 1 ] && echo ', with mutual TLS and signed messages')$$( [ $$quorum = 1 ] && echo ', then quorum queues')"; \
+	  FLEET_DISTRO=$$d FLEET_STRICT=$$strict FLEET_FAULTS=$$faults FLEET_QUORUM=$$quorum molecule test; \
 	  podman volume rm -f $(MOLECULE_VOLUMES) >/dev/null; \
 	done
 	@echo "=== molecule test -s redis (Redis broker and results, msgpack) on bookworm"

@@ -73,13 +73,14 @@ redis_only = pytest.mark.skipif(BROKER_KIND != "redis", reason="the fleet's brok
 
 
 # The order of the files whose tests change the fleet under the others: the fault suite deploys a new version of
-# the tasks package and breaks things on purpose, test_rollout.py replaces the package with another one.
-LAST = ("test_faults.py", "test_rollout.py")
+# the tasks package and breaks things on purpose, test_rollout.py replaces the package with another one,
+# test_quorum.py switches the task queues to quorum queues (and deploys app/ again).
+LAST = ("test_faults.py", "test_rollout.py", "test_quorum.py")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Every other test first, then the fault suite, then test_rollout.py; with FLEET_FAULTS_ONLY=1 (`make faults`)
-    only the fault suite."""
+    """Every other test first, then those of LAST in its order; with FLEET_FAULTS_ONLY=1 (`make faults`) only the
+    fault suite."""
     if os.environ.get("FLEET_FAULTS_ONLY") == "1":
         keep = [item for item in items if item.path.name == "test_faults.py"]
         config.hook.pytest_deselected(items=[item for item in items if item not in keep])
