@@ -12,8 +12,8 @@ import os
 import pytest
 from conftest import converge, rabbitmq_only
 
-# Task queue: (host, unit that consumes it).
-QUEUES = {"celery": ("worker1", "celery-worker-default"), "io": ("worker2", "celery-worker-io")}
+QUEUES = ("celery", "io")  # the fleet's task queues (molecule.yml's worker groups)
+# The units that consume or publish to them, stopped before their queues are deleted.
 STOPPED_FIRST = {"worker1": ["celery-worker-default"], "worker2": ["celery-worker-io", "celery-beat"]}
 
 pytestmark = [
