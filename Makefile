@@ -2,6 +2,7 @@
 #
 #   make lab        the whole fleet in containers on this machine, converged by site.yml; sends tasks through it
 #   make test       lint, unit tests, the lab's end-to-end test, and the molecule scenario on every distro
+#   make bench      provisioning time for 1, 2, 4 workers and the fleet's throughput against baselines (.bench/)
 #   make deps       host packages (podman, runc, debootstrap) and the control-node virtualenv .venv
 #
 # Everything a target needs is installed by the target itself (through `deps`), on a fresh Debian machine with
@@ -33,7 +34,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help deps host-deps venv images lab lab-down lint unit lab-test molecule faults test clean
+.PHONY: help deps host-deps venv images lab lab-down lint unit lab-test molecule faults test bench clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -74,7 +75,7 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, role docs in st
 
 unit: venv ## Unit tests: the tasks package (app/), client settings, the PKI, site.yml's preflight on bad inventories
 	cd app && pytest -q
-	pytest -q -p no:cacheprovider tests/test_preflight.py tests/test_client_settings.py tests/test_pki.py
+	pytest -q -p no:cacheprovider tests/test_preflight.py tests/test_client_settings.py tests/test_pki.py tests/test_bench_report.py
 
 lab-test: deps ## The README's main command end to end: make lab twice, the client env file, worker3, lab-down
 	pytest -v -p no:cacheprovider tests/test_lab.py
@@ -98,7 +99,16 @@ faults: deps images ## The fault-injection suite against the molecule fleet (bro
 
 test: deps lint unit lab-test molecule ## Everything: lint, unit tests, the lab, molecule on every distro
 
+# Worker counts and options of the benchmark, e.g. make bench BENCH_WORKERS=1,2 BENCH_ARGS=--profile
+BENCH_WORKERS ?= 1,2,4
+BENCH_ARGS ?=
+bench: deps images ## Benchmark: converge time for 1, 2, 4 workers; throughput, latency, memory vs. baselines (.bench/)
+	@pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	python bench/run.py --workers $(BENCH_WORKERS) $(BENCH_ARGS)
+
 clean: ## Remove molecule's containers and the virtualenv
 	-@[ -x $(BIN)/molecule ] && $(BIN)/molecule destroy >/dev/null 2>&1 || true
 	-@podman volume rm -f $(MOLECULE_VOLUMES) >/dev/null 2>&1 || true
-	rm -rf $(VENV)
+	-@[ -x $(BIN)/python ] && [ -f .bench/inventory/hosts.yml ] && $(BIN)/ansible-playbook -i .bench/inventory \
+	  playbooks/lab.yml -e lab_state=absent >/dev/null 2>&1 || true
+	rm -rf $(VENV) .bench

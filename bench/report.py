@@ -1,0 +1,200 @@
+"""The benchmark's report: markdown tables, the ratios against the targets, and two PNG plots (bench/run.py).
+
+Targets (issue "Performance, measured"):
+    provisioning   re-run <= 30% of a fresh converge; time(N=max) <= 1.6 x time(N=1)
+    work           fleet >= 1.5 x the tutorial's throughput and >= 50% of the raw AMQP rate (no-op task, every
+                   worker count); fleet p50 round trip <= the tutorial's
+"""
+
+from pathlib import Path
+
+TARGETS = {
+    "rerun_over_fresh": 0.30,
+    "fresh_scaling": 1.6,
+    "fleet_over_tutorial": 1.5,
+    "fleet_over_raw": 0.5,
+}
+SETUPS = ("fleet", "fleet-noconfirm", "tutorial", "raw")
+STRATEGIES = ("stock", "mitogen")
+
+
+def verdict(ok):
+    return "meets" if ok else "**misses**"
+
+
+def provisioning_table(rows):
+    lines = [
+        "| workers | containers | Ansible | fresh converge | idempotent re-run | re-run / fresh | changed on re-run |",
+        "|---:|---:|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        lines.append(
+            f"| {row['workers']} | {row['workers'] + 1} | {row.get('strategy', 'stock')} | {row['fresh_s']:.0f} s "
+            f"| {row['rerun_s']:.0f} s | {row['rerun_s'] / row['fresh_s']:.2f} | {row['rerun_changed']} |"
+        )
+    return lines
+
+
+def provisioning_ratios(rows):
+    """(name, value, target, ok) for the provisioning targets, per Ansible strategy."""
+    ratios = []
+    for strategy in STRATEGIES:
+        mine = [row for row in rows if row.get("strategy", "stock") == strategy]
+        for row in mine:
+            value = row["rerun_s"] / row["fresh_s"]
+            target = TARGETS["rerun_over_fresh"]
+            name = f"{strategy}: re-run / fresh, N={row['workers']}"
+            ratios.append((name, value, f"<= {target:.2f}", value <= target))
+        if len(mine) > 1:
+            first, last = mine[0], mine[-1]
+            for key, what in (("fresh_s", "fresh"), ("rerun_s", "re-run")):
+                value = last[key] / first[key]
+                target = TARGETS["fresh_scaling"]
+                name = f"{strategy}: {what} time(N={last['workers']}) / time(N={first['workers']})"
+                ratios.append((name, value, f"<= {target:.1f}", value <= target))
+    return ratios
+
+
+def find(rows, setup, workers, kind):
+    for row in rows:
+        if (row["setup"], row["workers"], row["kind"]) == (setup, workers, kind):
+            return row
+    return None
+
+
+def work_table(rows):
+    lines = [
+        "| workers | setup | no-op tasks/s | no-op p50 / p99 | I/O tasks/s | I/O p50 / p99 |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for workers in sorted({row["workers"] for row in rows}):
+        for setup in SETUPS:
+            cells = []
+            for kind in ("noop", "io"):
+                row = find(rows, setup, workers, kind)
+                cells += [f"{row['rate']:.0f}", f"{row['p50_ms']:.1f} / {row['p99_ms']:.1f} ms"] if row else ["-", "-"]
+            lines.append(f"| {workers} | {setup} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def work_ratios(rows):
+    """(name, value, target, ok) for the throughput and latency targets, per worker count."""
+    ratios = []
+    for workers in sorted({row["workers"] for row in rows}):
+        fleet, tutorial, raw = (find(rows, setup, workers, "noop") for setup in ("fleet", "tutorial", "raw"))
+        if not (fleet and tutorial and raw):
+            continue
+        for name, value, key in (
+            ("fleet / tutorial throughput", fleet["rate"] / tutorial["rate"], "fleet_over_tutorial"),
+            ("fleet / raw AMQP throughput", fleet["rate"] / raw["rate"], "fleet_over_raw"),
+        ):
+            target = TARGETS[key]
+            ratios.append((f"{name}, {workers} worker(s)", value, f">= {target:.2f}", value >= target))
+        value = fleet["p50_ms"] / tutorial["p50_ms"]
+        ratios.append((f"fleet / tutorial p50 round trip, {workers} worker(s)", value, "<= 1.00", value <= 1.0))
+    return ratios
+
+
+def memory_table(memory):
+    lines = ["| | worker node (main + pool, both groups) | broker (Erlang VM) |", "|---|---:|---:|"]
+    for state in ("idle", "load"):
+        if state in memory:
+            node, broker = memory[state]
+            label = "idle" if state == "idle" else "under load (peak, no-op run)"
+            lines.append(f"| {label} | {node / 1024:.0f} MiB | {broker / 1024:.0f} MiB |")
+    return lines
+
+
+def ratio_table(ratios):
+    lines = ["| ratio | measured | target | |", "|---|---:|---:|---|"]
+    lines += [f"| {name} | {value:.2f} | {target} | {verdict(ok)} |" for name, value, target, ok in ratios]
+    return lines
+
+
+def markdown(results):
+    lines = [
+        f"# celery-fleet benchmark, {results.get('started', '')}",
+        "",
+        f"Debian {results.get('distro', '')} containers on this machine; one run of `make bench` "
+        f"({results.get('seconds', 0) / 60:.0f} min).",
+        "",
+    ]
+    ratios = []
+    if results.get("provisioning"):
+        lines += [
+            "## Provisioning: `site.yml`, one broker + N workers",
+            "",
+            *provisioning_table(results["provisioning"]),
+        ]
+        lines.append("")
+        ratios += provisioning_ratios(results["provisioning"])
+    if results.get("work"):
+        lines += [
+            "## The fleet at work: tasks/s from first send to last result, round trips one at a time",
+            "",
+            *work_table(results["work"]),
+            "",
+        ]
+        ratios += work_ratios(results["work"])
+    if results.get("memory"):
+        lines += ["## Memory (RSS)", "", *memory_table(results["memory"]), ""]
+    if ratios:
+        lines += ["## Against the targets", "", *ratio_table(ratios), ""]
+    return "\n".join(lines)
+
+
+def plots(results, out):
+    """Write throughput.png and provisioning.png into ``out``; return the paths written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    written = []
+    work = results.get("work") or []
+    if work:
+        figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+        for axis, kind, title in ((axes[0], "noop", "no-op task (fleet.add)"), (axes[1], "io", "I/O task (10 ms)")):
+            for setup in SETUPS:
+                points = sorted((r["workers"], r["rate"]) for r in work if r["setup"] == setup and r["kind"] == kind)
+                if points:
+                    axis.plot(*zip(*points, strict=True), marker="o", label=setup)
+            axis.set(title=title, xlabel="worker containers", ylabel="tasks/s")
+            axis.set_xticks(sorted({r["workers"] for r in work}))
+            axis.set_ylim(bottom=0)
+            axis.grid(alpha=0.3)
+            axis.legend()
+        figure.tight_layout()
+        path = Path(out) / "throughput.png"
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        written.append(path)
+    provisioning = results.get("provisioning") or []
+    if provisioning:
+        figure, axis = plt.subplots(figsize=(6, 4))
+        for strategy in STRATEGIES:
+            rows = [row for row in provisioning if row.get("strategy", "stock") == strategy]
+            if not rows:
+                continue
+            hosts = [row["workers"] + 1 for row in rows]
+            axis.plot(hosts, [row["fresh_s"] for row in rows], marker="o", label=f"fresh converge ({strategy})")
+            axis.plot(hosts, [row["rerun_s"] for row in rows], marker="s", linestyle="--", label=f"re-run ({strategy})")
+        axis.set(title="site.yml wall time", xlabel="containers (broker + workers)", ylabel="seconds")
+        axis.set_xticks(sorted({row["workers"] + 1 for row in provisioning}))
+        axis.set_ylim(bottom=0)
+        axis.grid(alpha=0.3)
+        axis.legend()
+        figure.tight_layout()
+        path = Path(out) / "provisioning.png"
+        figure.savefig(path, dpi=100)
+        plt.close(figure)
+        written.append(path)
+    return written
+
+
+def write(results, out):
+    """Write report.md and the plots into ``out``; return the markdown."""
+    text = markdown(results)
+    (Path(out) / "report.md").write_text(text)
+    plots(results, out)
+    return text

@@ -1,0 +1,458 @@
+"""celery-fleet's benchmark: provisioning time as the fleet grows, and the work the fleet moves against baselines.
+
+    make bench        (or: .venv/bin/python bench/run.py --help)
+
+1. Provisioning. For N workers (default 1, 2, 4): fresh containers (one broker + N workers, the lab's
+   playbooks/lab.yml on an inventory generated under .bench/), then the wall time of ``site.yml`` on them (fresh) and
+   of a second run (idempotent; it must change nothing). Ratios: re-run/fresh and time(N=max)/time(N=1).
+2. The fleet at work, on the last fleet (N=max): for 1, 2, ... N running worker containers, three setups on the same
+   broker and containers, one after another:
+     fleet     the fleet's workers and the client env file site.yml wrote (bench/load.py)
+     fleet-noconfirm  the same, the client without publisher confirms: what that guarantee costs
+     tutorial  Celery's defaults and the rpc backend (bench/remote.py), one `celery worker` per container
+     raw       kombu publish/consume through an echo consumer per container: the ceiling without Celery
+   Each: throughput of COUNT tasks (first send to last result) and the p50/p99 of one-at-a-time round trips, for a
+   no-op task (fleet.add) and a small I/O-bound one (fleet.sleep 10 ms); RSS of a worker node and of the broker at
+   idle and under load.
+3. Output: .bench/report.md (tables, ratios against the targets) and .bench/throughput.png, .bench/provisioning.png.
+
+Each number is a ratio of measurements taken side by side in one run: this machine is noisy, nothing here is a pass
+or fail of a test. The bench's containers, network and port are its own (celery-fleet-bench-*, 127.0.0.1:5681); it
+removes them at the end unless --keep.
+"""
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import secrets
+import shlex
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import report
+
+REPO = Path(__file__).resolve().parent.parent
+OUT = REPO / ".bench"
+INVENTORY = OUT / "inventory"
+FLEET_DIR = OUT / "fleet"
+PREFIX = "celery-fleet-bench"
+BROKER = f"{PREFIX}-mq"
+BENCH_USER = "bench"
+BENCH_VHOST = "bench"
+REMOTE_DIR = "/opt/celery-fleet/bench"
+VENV_BIN = "/opt/celery-fleet/venv/bin"
+PLAYBOOK = [str(REPO / ".venv/bin/ansible-playbook")]
+PYTHON = str(REPO / ".venv/bin/python")
+CELERY = str(REPO / ".venv/bin/celery")
+
+
+def log(message):
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run(argv, timeout=600, check=True, env=None, **kwargs):
+    """Run a command, return its stdout; raise with its output when it fails."""
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, env=env, **kwargs)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"{shlex.join(argv)} exited {done.returncode}:\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+    return done.stdout
+
+
+def podman_exec(container, *argv, timeout=120, check=True):
+    return run(["podman", "exec", container, *argv], timeout=timeout, check=check)
+
+
+def worker(i):
+    return f"{PREFIX}-worker{i}"
+
+
+# --- the bench's inventory: the lab's fleet settings, its own containers, network, port and directory -------------
+
+
+def write_inventory(workers, distro, port, connection="podman_pipelined"):
+    """Generate .bench/inventory for one broker and ``workers`` workers that each run every worker group.
+
+    ``connection``: podman_pipelined (the lab's, stock Ansible) or podman (what Mitogen's strategy accelerates).
+    """
+    lab_vars = REPO / "inventory/lab/group_vars"
+    (INVENTORY / "group_vars/all").mkdir(parents=True, exist_ok=True)
+    hosts = {
+        "all": {
+            "hosts": {
+                "localhost": {
+                    "ansible_connection": "local",
+                    "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+                }
+            },
+            "children": {
+                # Literal container names: Mitogen does not template ansible_host.
+                "broker": {"hosts": {"mq": {"ansible_host": f"{PREFIX}-mq"}}},
+                "workers": {"hosts": {f"worker{i}": {"ansible_host": worker(i)} for i in range(1, workers + 1)}},
+                "lab": {
+                    "children": {"broker": None, "workers": None},
+                    "vars": {
+                        "ansible_connection": connection,
+                        "ansible_python_interpreter": "/usr/bin/python3",
+                    },
+                },
+            },
+        }
+    }
+    # JSON is YAML: no YAML library needed on the control node beyond Ansible's own.
+    (INVENTORY / "hosts.yml").write_text(json.dumps(hosts, indent=2) + "\n")
+    settings = {
+        "lab_dir": str(FLEET_DIR),
+        "lab_distro": distro,
+        "lab_image": f"localhost/celery-fleet-base:{distro}",
+        "lab_network": PREFIX,
+        "lab_amqp_host_port": port,
+    }
+    (INVENTORY / "group_vars/all/bench.yml").write_text(json.dumps(settings, indent=2) + "\n")
+    for link, target in (
+        (INVENTORY / "group_vars/all/fleet.yml", lab_vars / "all/fleet.yml"),
+        (INVENTORY / "group_vars/broker", lab_vars / "broker"),
+    ):
+        if not link.is_symlink():
+            link.symlink_to(target)
+
+
+def mitogen_env():
+    """The environment that runs a playbook with Mitogen's linear strategy (PyPI mitogen, bench/requirements.txt)."""
+    import ansible_mitogen
+
+    strategies = Path(ansible_mitogen.__file__).parent / "plugins/strategy"
+    return {"ANSIBLE_STRATEGY_PLUGINS": str(strategies), "ANSIBLE_STRATEGY": "mitogen_linear"}
+
+
+def playbook(name, log_name, *extra, timeout=3600, mitogen=False):
+    """Run a playbook on the bench inventory; return (seconds, changed tasks summed over hosts). Output: .bench/."""
+    env = dict(os.environ, ANSIBLE_CALLBACKS_ENABLED="ansible.posix.profile_tasks", ANSIBLE_FORCE_COLOR="0")
+    if mitogen:
+        env.update(mitogen_env())
+    started = time.monotonic()
+    with open(OUT / log_name, "w") as out:
+        done = subprocess.run(
+            [*PLAYBOOK, "-i", str(INVENTORY), str(REPO / name), *extra],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=timeout,
+            env=env,
+            cwd=REPO,
+        )
+    seconds = time.monotonic() - started
+    text = (OUT / log_name).read_text()
+    if done.returncode != 0:
+        raise RuntimeError(f"{name} failed (exit {done.returncode}); see {OUT / log_name}:\n{text[-3000:]}")
+    changed = sum(int(n) for n in re.findall(r"^\S+\s+:\s+ok=\d+\s+changed=(\d+)", text, re.MULTILINE))
+    return seconds, changed
+
+
+def containers(state):
+    playbook("playbooks/lab.yml", f"lab-{state}.log", "-e", f"lab_state={state}")
+
+
+def provision(counts, distro, port, strategies):
+    """Fresh and idempotent site.yml for each worker count and strategy; the last fleet stays up.
+
+    ``strategies``: "stock" (Ansible's linear strategy over the lab's pipelined podman connection) and/or "mitogen"
+    (Mitogen's linear strategy over podman), each on fresh containers.
+    """
+    rows = []
+    for count in counts:
+        for strategy in strategies:
+            mitogen = strategy == "mitogen"
+            connection = "podman" if mitogen else "podman_pipelined"
+            log(f"provisioning: fresh containers, 1 broker + {count} workers ({strategy})")
+            write_inventory(count, distro, port, connection)
+            containers("absent")
+            write_inventory(count, distro, port, connection)  # lab.yml's removal took .bench/fleet, not the inventory
+            containers("present")
+            tag = f"{count}-{strategy}"
+            fresh, fresh_changed = playbook("site.yml", f"site-fresh-{tag}.log", mitogen=mitogen)
+            log(f"provisioning: fresh site.yml {fresh:.0f} s ({fresh_changed} changed); running it again")
+            rerun, rerun_changed = playbook("site.yml", f"site-rerun-{tag}.log", mitogen=mitogen)
+            log(f"provisioning: re-run {rerun:.0f} s ({rerun_changed} changed)")
+            if rerun_changed:
+                raise RuntimeError(
+                    f"site.yml changed {rerun_changed} things on its second run: see .bench/site-rerun-{tag}.log"
+                )
+            rows.append(
+                {"workers": count, "strategy": strategy, "fresh_s": fresh, "rerun_s": rerun,
+                 "fresh_changed": fresh_changed, "rerun_changed": rerun_changed}
+            )  # fmt: skip
+    return rows
+
+
+# --- the fleet at work ----------------------------------------------------------------------------------------------
+
+
+def shell_env(path):
+    """The variables a shell gets from ``set -a; . path``."""
+    out = run(["bash", "-c", 'set -a && . "$1" && env -0', "env", str(path)])
+    return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
+
+
+def bench_url(url, password):
+    """``url`` (the fleet's broker URL) with the bench user and vhost instead of the fleet's."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urllib.parse.urlunsplit((parts.scheme, f"{BENCH_USER}:{password}@{host}", "/" + BENCH_VHOST, "", ""))
+
+
+class Work:
+    """Runs the three setups on the fleet's containers."""
+
+    def __init__(self, workers, count, io_count, latency_count, profile):
+        self.workers = workers
+        self.count, self.io_count, self.latency_count = count, io_count, latency_count
+        self.profile = profile
+        self.client_env = shell_env(FLEET_DIR / "client.env")
+        self.monitor_env = shell_env(FLEET_DIR / "monitor.env")
+        self.password = secrets.token_hex(16)
+        listed = podman_exec(worker(1), "systemctl", "list-units", "--all", "--plain", "--no-legend", "celery-worker-*")
+        self.units = [line.split()[0] for line in listed.splitlines() if line.startswith("celery-worker-")]
+        worker_env = podman_exec(
+            worker(1),
+            "bash",
+            "-c",
+            '. /etc/celery-fleet/worker.env && echo "$CELERY_BROKER_URL $CELERY_BROKER_SSL_CA_CERTS"',
+        ).split()
+        self.remote_env = {"BENCH_BROKER_URL": bench_url(worker_env[0], self.password), "BENCH_CA_CERTS": worker_env[1]}
+        base = {k: v for k, v in os.environ.items() if not k.startswith("CELERY_")}
+        self.baseline_env = dict(
+            base,
+            BENCH_BROKER_URL=bench_url(self.client_env["CELERY_BROKER_URL"], self.password),
+            BENCH_CA_CERTS=self.client_env.get("CELERY_BROKER_SSL_CA_CERTS", ""),
+        )
+
+    # Broker side: a vhost and user of the bench's own, removed afterwards.
+    def setup(self):
+        rabbitmqctl = ["podman", "exec", BROKER, "rabbitmqctl", "--quiet"]
+        run([*rabbitmqctl, "add_vhost", BENCH_VHOST], check=False)
+        run([*rabbitmqctl, "delete_user", BENCH_USER], check=False)
+        # The password goes in on stdin, not on a command line.
+        run(
+            ["podman", "exec", "-i", BROKER, "rabbitmqctl", "--quiet", "add_user", BENCH_USER],
+            input=self.password + "\n",
+        )
+        run([*rabbitmqctl, "set_permissions", "-p", BENCH_VHOST, BENCH_USER, ".*", ".*", ".*"])
+        for i in range(1, self.workers + 1):
+            podman_exec(worker(i), "mkdir", "-p", REMOTE_DIR)
+            run(["podman", "cp", str(REPO / "bench/remote.py"), f"{worker(i)}:{REMOTE_DIR}/remote.py"])
+
+    def teardown(self):
+        for i in range(1, self.workers + 1):
+            podman_exec(worker(i), "systemctl", "stop", "bench-tutorial", "bench-echo", check=False)
+            podman_exec(worker(i), "rm", "-rf", REMOTE_DIR, check=False)
+            podman_exec(worker(i), "systemctl", "start", *self.units, check=False)
+        rabbitmqctl = ["podman", "exec", BROKER, "rabbitmqctl", "--quiet"]
+        run([*rabbitmqctl, "delete_vhost", BENCH_VHOST], check=False)
+        run([*rabbitmqctl, "delete_user", BENCH_USER], check=False)
+
+    # Which processes run where.
+    def only(self, setup, active):
+        """Run ``setup``'s worker side on the first ``active`` worker containers and nothing else on any of them."""
+        for i in range(1, self.workers + 1):
+            container = worker(i)
+            podman_exec(container, "systemctl", "stop", "bench-tutorial", "bench-echo", check=False)
+            if setup == "fleet" and i <= active:
+                podman_exec(container, "systemctl", "start", *self.units)
+            else:
+                podman_exec(container, "systemctl", "stop", *self.units)
+            if setup != "fleet" and i <= active:
+                command = (
+                    [f"{VENV_BIN}/celery", "--app", "remote:app", "worker", "--loglevel", "WARNING",
+                     "--hostname", f"tutorial@{container}"]
+                    if setup == "tutorial"
+                    else [f"{VENV_BIN}/python", "remote.py", "echo"]
+                )  # fmt: skip
+                unit = "bench-tutorial" if setup == "tutorial" else "bench-echo"
+                setenv = [f"--setenv={k}={v}" for k, v in self.remote_env.items()]
+                podman_exec(
+                    container, "systemd-run", f"--unit={unit}", "--uid=celery", f"--working-directory={REMOTE_DIR}",
+                    "--property=Restart=no", *setenv, *command,
+                )  # fmt: skip
+        self.wait_ready(setup, active)
+
+    def wait_ready(self, setup, active, timeout=60):
+        deadline = time.monotonic() + timeout
+        while True:
+            ready = self.ready(setup)
+            expected = active * (len(self.units) if setup == "fleet" else 1)
+            if ready >= expected:
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{setup}: {ready} of {expected} workers ready after {timeout} s")
+            time.sleep(1)
+
+    def ready(self, setup):
+        if setup == "raw":
+            out = podman_exec(BROKER, "rabbitmqctl", "--quiet", "list_queues", "-p", BENCH_VHOST, "name", "consumers")
+            counts = dict(line.split() for line in out.splitlines() if line.strip())
+            return int(counts.get("bench.echo", 0))
+        env = self.monitor_env if setup == "fleet" else self.baseline_env
+        argv = [
+            CELERY,
+            *([] if setup == "fleet" else ["--app", "remote:app"]),
+            "inspect",
+            "ping",
+            "--json",
+            "--timeout",
+            "2",
+        ]
+        done = subprocess.run(argv, capture_output=True, text=True, env=env, cwd=REPO / "bench", timeout=60)
+        try:
+            return len(json.loads(done.stdout or "{}"))
+        except json.JSONDecodeError:
+            return 0
+
+    def load(self, setup, kind, profile=None):
+        env = self.client_env if setup.startswith("fleet") else self.baseline_env
+        count = self.count if kind == "noop" else self.io_count
+        argv = [PYTHON, str(REPO / "bench/load.py"), setup, "--kind", kind, "--count", str(count),
+                "--latency-count", str(self.latency_count)]  # fmt: skip
+        if profile:
+            argv += ["--profile", str(profile)]
+        return json.loads(run(argv, env=env, timeout=900).strip().splitlines()[-1])
+
+    # Memory.
+    RSS = r"""
+import os, sys
+def rss(pid):
+    try:
+        for line in open(f"/proc/{pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+def children(pid):
+    try:
+        return [int(c) for c in open(f"/proc/{pid}/task/{pid}/children").read().split()]
+    except OSError:
+        return []
+def tree(pid):
+    return rss(pid) + sum(tree(c) for c in children(pid))
+if sys.argv[1] == "broker":
+    pids = [int(p) for p in os.listdir("/proc") if p.isdigit() and open(f"/proc/{p}/comm").read().strip() == "beam.smp"]
+else:
+    pids = [int(p) for p in sys.argv[2:] if p != "0"]
+print(sum(tree(p) for p in pids))
+"""
+
+    def rss_kib(self):
+        """RSS in KiB of worker 1's fleet units (main processes and their pools) and of the broker's Erlang VM."""
+        pids = [podman_exec(worker(1), "systemctl", "show", "-P", "MainPID", unit).strip() for unit in self.units]
+        node = int(podman_exec(worker(1), "python3", "-c", self.RSS, "node", *pids))
+        broker = int(podman_exec(BROKER, "python3", "-c", self.RSS, "broker"))
+        return node, broker
+
+    def measure(self, steps):
+        rows, memory = [], {}
+        for active in steps:
+            for setup in ("fleet", "fleet-noconfirm", "tutorial", "raw"):
+                log(f"work: {setup} on {active} worker container(s)")
+                if setup != "fleet-noconfirm":  # the fleet's workers, another client
+                    self.only(setup, active)
+                if setup == "fleet" and active == steps[-1]:
+                    time.sleep(3)
+                    memory["idle"] = self.rss_kib()
+                for kind in ("noop", "io"):
+                    sampler = (
+                        Sampler(self.rss_kib) if setup == "fleet" and active == steps[-1] and kind == "noop" else None
+                    )
+                    profile = OUT / f"profile-{setup}-{kind}.txt" if self.profile and active == steps[-1] else None
+                    with sampler or contextlib.nullcontext():
+                        measured = self.load(setup, kind, profile)
+                    if sampler:
+                        memory["load"] = sampler.peak
+                    measured.update(setup=setup, workers=active, kind=kind)
+                    log(
+                        f"work: {setup:8} {kind:4} x{active}: {measured['rate']:7.0f} tasks/s, "
+                        f"p50 {measured['p50_ms']:.2f} ms, p99 {measured['p99_ms']:.2f} ms"
+                    )
+                    rows.append(measured)
+        return rows, memory
+
+
+class Sampler:
+    """Samples a pair of RSS values once a second in a thread; keeps the highest of each."""
+
+    def __init__(self, sample):
+        self.sample, self.peak = sample, (0, 0)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self):
+        while not self.stop.wait(1.0):
+            with contextlib.suppress(Exception):
+                values = self.sample()
+                self.peak = tuple(max(a, b) for a, b in zip(self.peak, values, strict=True))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--workers", default="1,2,4", help="worker counts, comma-separated (default 1,2,4)")
+    parser.add_argument("--distro", default="bookworm", choices=["bookworm", "trixie"])
+    parser.add_argument("--port", type=int, default=5681, help="loopback port of the bench broker (default 5681)")
+    parser.add_argument("--count", type=int, default=3000, help="no-op tasks per throughput run (default 3000)")
+    parser.add_argument("--io-count", type=int, default=1000, help="I/O tasks per throughput run (default 1000)")
+    parser.add_argument("--latency-count", type=int, default=300, help="round trips per latency run (default 300)")
+    parser.add_argument(
+        "--strategies",
+        default="stock,mitogen",
+        help="Ansible strategies to time: stock (the default everywhere) and/or mitogen (default: both)",
+    )
+    parser.add_argument("--skip-provisioning", action="store_true", help="one fresh converge of N=max only")
+    parser.add_argument("--skip-work", action="store_true", help="provisioning only")
+    parser.add_argument("--profile", action="store_true", help="also write the client's cProfile (.bench/profile-*)")
+    parser.add_argument("--keep", action="store_true", help="leave the bench's containers running at the end")
+    options = parser.parse_args()
+    counts = sorted({int(n) for n in options.workers.split(",")})
+    OUT.mkdir(exist_ok=True)
+
+    started = time.monotonic()
+    results = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "distro": options.distro}
+    try:
+        strategies = [name for name in ("mitogen", "stock") if name in options.strategies.split(",")]
+        results["provisioning"] = provision(
+            counts[-1:] if options.skip_provisioning else counts, options.distro, options.port, strategies
+        )
+        if not options.skip_work:
+            work = Work(counts[-1], options.count, options.io_count, options.latency_count, options.profile)
+            work.setup()
+            try:
+                results["work"], results["memory"] = work.measure(counts)
+            finally:
+                work.teardown()
+    finally:
+        if not options.keep:
+            log("removing the bench's containers")
+            with contextlib.suppress(Exception):
+                containers("absent")
+    results["seconds"] = time.monotonic() - started
+    (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    text = report.write(results, OUT)
+    print(text)
+    log(f"done in {results['seconds'] / 60:.1f} min: {OUT / 'report.md'}, {OUT / 'throughput.png'}, "
+        f"{OUT / 'provisioning.png'}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

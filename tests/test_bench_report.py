@@ -1,0 +1,97 @@
+"""The benchmark's report (bench/report.py): the ratios it prints against the targets, and its tables."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+
+import report
+
+
+def provisioning(strategy, rows):
+    return [
+        {
+            "workers": n,
+            "strategy": strategy,
+            "fresh_s": fresh,
+            "rerun_s": rerun,
+            "fresh_changed": 40,
+            "rerun_changed": 0,
+        }
+        for n, fresh, rerun in rows
+    ]
+
+
+def work(setup, workers, rate, p50, kind="noop"):
+    return {"setup": setup, "workers": workers, "kind": kind, "rate": rate, "p50_ms": p50, "p99_ms": p50 * 2}
+
+
+def by_name(ratios):
+    return {name: (round(value, 3), ok) for name, value, _target, ok in ratios}
+
+
+def test_provisioning_ratios_per_strategy():
+    rows = provisioning("stock", [(1, 100, 40), (4, 200, 50)]) + provisioning("mitogen", [(1, 100, 25), (4, 150, 30)])
+    ratios = by_name(report.provisioning_ratios(rows))
+    assert ratios["stock: re-run / fresh, N=1"] == (0.4, False)
+    assert ratios["stock: re-run / fresh, N=4"] == (0.25, True)
+    assert ratios["stock: fresh time(N=4) / time(N=1)"] == (2.0, False)
+    assert ratios["stock: re-run time(N=4) / time(N=1)"] == (1.25, True)
+    assert ratios["mitogen: fresh time(N=4) / time(N=1)"] == (1.5, True)
+    assert ratios["mitogen: re-run / fresh, N=1"] == (0.25, True)
+
+
+def test_work_ratios_compare_the_fleet_with_both_baselines_at_each_worker_count():
+    rows = [
+        work("fleet", 1, 600, 4.0),
+        work("tutorial", 1, 400, 5.0),
+        work("raw", 1, 1000, 1.0),
+        work("fleet", 2, 500, 6.0),
+        work("tutorial", 2, 500, 5.0),
+        work("raw", 2, 2000, 1.0),
+        work("fleet-noconfirm", 2, 900, 3.0),  # a trade-off shown in the table, not a ratio of its own
+    ]
+    ratios = by_name(report.work_ratios(rows))
+    assert ratios["fleet / tutorial throughput, 1 worker(s)"] == (1.5, True)
+    assert ratios["fleet / raw AMQP throughput, 1 worker(s)"] == (0.6, True)
+    assert ratios["fleet / tutorial p50 round trip, 1 worker(s)"] == (0.8, True)
+    assert ratios["fleet / tutorial throughput, 2 worker(s)"] == (1.0, False)
+    assert ratios["fleet / raw AMQP throughput, 2 worker(s)"] == (0.25, False)
+    assert ratios["fleet / tutorial p50 round trip, 2 worker(s)"] == (1.2, False)
+    assert len(ratios) == 6
+
+
+def test_a_worker_count_missing_a_baseline_gives_no_ratio():
+    assert report.work_ratios([work("fleet", 1, 600, 4.0), work("tutorial", 1, 400, 5.0)]) == []
+
+
+def test_markdown_has_every_table_and_marks_misses():
+    results = {
+        "started": "2026-12-02 21:00 UTC",
+        "distro": "bookworm",
+        "seconds": 1800,
+        "provisioning": provisioning("stock", [(1, 100, 40)]),
+        "work": [work("fleet", 1, 300, 4.0), work("tutorial", 1, 400, 5.0), work("raw", 1, 1000, 1.0)],
+        "memory": {"idle": (102400, 204800), "load": (153600, 256000)},
+    }
+    text = report.markdown(results)
+    assert "| 1 | 2 | stock | 100 s | 40 s | 0.40 | 0 |" in text
+    assert "| 1 | fleet | 300 | 4.0 / 8.0 ms | - | - |" in text
+    assert "| idle | 100 MiB | 200 MiB |" in text
+    assert "| fleet / tutorial throughput, 1 worker(s) | 0.75 | >= 1.50 | **misses** |" in text
+    assert "| fleet / tutorial p50 round trip, 1 worker(s) | 0.80 | <= 1.00 | meets |" in text
+
+
+def test_plots_are_written(tmp_path):
+    pytest.importorskip("matplotlib")  # bench/requirements.txt
+    results = {
+        "provisioning": provisioning("stock", [(1, 100, 40), (2, 120, 45)]),
+        "work": [
+            work(setup, n, 100 * n, 4.0, kind) for setup in report.SETUPS for n in (1, 2) for kind in ("noop", "io")
+        ],
+    }
+    written = report.plots(results, tmp_path)
+    assert sorted(path.name for path in written) == ["provisioning.png", "throughput.png"]
+    assert all(path.read_bytes().startswith(b"\x89PNG") for path in written)
