@@ -95,12 +95,33 @@ def work_ratios(rows):
     return ratios
 
 
+def cpu_table(rows, cores):
+    """CPU time per task (ms) of each part in the no-op runs at the largest worker count, and the rate that CPU
+    allows: ``cores`` seconds of CPU per second shared by all parts."""
+    workers = max(row["workers"] for row in rows)
+    lines = [
+        f"| setup ({workers} worker containers, no-op) | client | broker | workers | total | CPU-bound ceiling |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for setup in SETUPS:
+        row = find(rows, setup, workers, "noop")
+        if not row or "cpu_ms" not in row:
+            continue
+        cpu = row["cpu_ms"]
+        total = cpu["client"] + cpu["broker"] + cpu["workers"]
+        lines.append(
+            f"| {setup} | {cpu['client']:.2f} ms | {cpu['broker']:.2f} ms | {cpu['workers']:.2f} ms | {total:.2f} ms "
+            f"| {cores * 1000 / total:.0f} tasks/s |"
+        )
+    return lines
+
+
 def memory_table(memory):
     lines = ["| | worker node (main + pool, both groups) | broker (Erlang VM) |", "|---|---:|---:|"]
     for state in ("idle", "load"):
         if state in memory:
             node, broker = memory[state]
-            label = "idle" if state == "idle" else "under load (peak, no-op run)"
+            label = "idle" if state == "idle" else "under load (peak, fastest no-op run)"
             lines.append(f"| {label} | {node / 1024:.0f} MiB | {broker / 1024:.0f} MiB |")
     return lines
 
@@ -136,6 +157,14 @@ def markdown(results):
             "",
         ]
         ratios += work_ratios(results["work"])
+    if any("cpu_ms" in row for row in results.get("work") or []):
+        cores = results.get("cores", 1)
+        lines += [
+            f"## Where the time goes: CPU per task ({cores} cores shared by client, broker and workers)",
+            "",
+            *cpu_table(results["work"], cores),
+            "",
+        ]
     if results.get("memory"):
         lines += ["## Memory (RSS)", "", *memory_table(results["memory"]), ""]
     if ratios:

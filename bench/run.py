@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import secrets
 import shlex
 import subprocess
@@ -315,13 +316,46 @@ class Work:
             return 0
 
     def load(self, setup, kind, profile=None):
+        """Run bench/load.py once; its measurements, plus the CPU time per task of the client, broker and workers."""
         env = self.client_env if setup.startswith("fleet") else self.baseline_env
         count = self.count if kind == "noop" else self.io_count
         argv = [PYTHON, str(REPO / "bench/load.py"), setup, "--kind", kind, "--count", str(count),
                 "--latency-count", str(self.latency_count)]  # fmt: skip
         if profile:
             argv += ["--profile", str(profile)]
-        return json.loads(run(argv, env=env, timeout=900).strip().splitlines()[-1])
+        hosts = [BROKER, *(worker(i) for i in range(1, self.workers + 1))]
+        cpu_before = [self.cpu_seconds(host) for host in hosts]
+        client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        measured = json.loads(run(argv, env=env, timeout=900).strip().splitlines()[-1])
+        client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu_after = [self.cpu_seconds(host) for host in hosts]
+        # Every task of the run counts: the warm-up, the throughput run and the round trips (all of one kind).
+        tasks = min(200, count) + count + self.latency_count
+        used = [after - before for before, after in zip(cpu_before, cpu_after, strict=True)]
+        client = (client_after.ru_utime + client_after.ru_stime) - (client_before.ru_utime + client_before.ru_stime)
+        measured["cpu_ms"] = {
+            "client": client * 1000 / tasks,
+            "broker": used[0] * 1000 / tasks,
+            "workers": sum(used[1:]) * 1000 / tasks,
+        }
+        return measured
+
+    # CPU time (user + system, seconds) of every process in a container, the reaped children included.
+    CPU = r"""
+import os
+ticks = 0
+for pid in os.listdir("/proc"):
+    if pid.isdigit() and int(pid) != os.getpid():
+        try:
+            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += sum(int(value) for value in fields[11:15])
+print(ticks / os.sysconf("SC_CLK_TCK"))
+"""
+
+    def cpu_seconds(self, container):
+        return float(podman_exec(container, "python3", "-c", self.CPU))
 
     # Memory.
     RSS = r"""
@@ -366,9 +400,9 @@ print(sum(tree(p) for p in pids))
                     time.sleep(3)
                     memory["idle"] = self.rss_kib()
                 for kind in ("noop", "io"):
-                    sampler = (
-                        Sampler(self.rss_kib) if setup == "fleet" and active == steps[-1] and kind == "noop" else None
-                    )
+                    # Memory under load: during the busiest run of the fleet's workers (not while CPU is counted).
+                    busiest = setup == "fleet-noconfirm" and active == steps[-1] and kind == "noop"
+                    sampler = Sampler(self.rss_kib) if busiest else None
                     profile = OUT / f"profile-{setup}-{kind}.txt" if self.profile and active == steps[-1] else None
                     with sampler or contextlib.nullcontext():
                         measured = self.load(setup, kind, profile)
@@ -428,7 +462,11 @@ def main():
     OUT.mkdir(exist_ok=True)
 
     started = time.monotonic()
-    results = {"started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "distro": options.distro}
+    results = {
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "distro": options.distro,
+        "cores": os.cpu_count(),
+    }
     try:
         strategies = [name for name in ("mitogen", "stock") if name in options.strategies.split(",")]
         results["provisioning"] = provision(

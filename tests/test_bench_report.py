@@ -95,3 +95,11 @@ def test_plots_are_written(tmp_path):
     written = report.plots(results, tmp_path)
     assert sorted(path.name for path in written) == ["provisioning.png", "throughput.png"]
     assert all(path.read_bytes().startswith(b"\x89PNG") for path in written)
+
+
+def test_cpu_table_adds_the_parts_and_gives_the_rate_the_cores_allow():
+    fleet = work("fleet", 2, 300, 4.0) | {"cpu_ms": {"client": 1.0, "broker": 1.5, "workers": 1.5}}
+    small = work("tutorial", 1, 300, 4.0) | {"cpu_ms": {"client": 9.0, "broker": 9.0, "workers": 9.0}}
+    lines = report.cpu_table([fleet, small], cores=2)
+    assert lines[2] == "| fleet | 1.00 ms | 1.50 ms | 1.50 ms | 4.00 ms | 500 tasks/s |"
+    assert len(lines) == 3  # only the largest worker count
