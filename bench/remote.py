@@ -57,7 +57,10 @@ def echo():
 
         with Consumer(channel, queues=[queue], callbacks=[received], no_ack=True):
             while True:
-                connection.drain_events()
+                try:
+                    connection.drain_events(timeout=1)
+                except TimeoutError:  # idle: the socket's read timed out, nothing was lost
+                    continue
                 while pending:
                     body, reply_to, correlation_id = pending.pop(0)
                     producer.publish(

@@ -97,10 +97,11 @@ def work_ratios(rows):
 
 def cpu_table(rows, cores):
     """CPU time per task (ms) of each part in the no-op runs at the largest worker count, and the rate that CPU
-    allows: ``cores`` seconds of CPU per second shared by all parts."""
+    allows: ``cores`` seconds of CPU per second shared by all parts. Fixed costs (the client's start-up) and the
+    containers' background work are spread over the run's tasks, which weighs on the fastest setups most."""
     workers = max(row["workers"] for row in rows)
     lines = [
-        f"| setup ({workers} worker containers, no-op) | client | broker | workers | total | CPU-bound ceiling |",
+        f"| setup ({workers} worker containers, no-op) | client | broker | workers | total | rate the CPU allows |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for setup in SETUPS:
