@@ -108,7 +108,7 @@ def write_inventory(workers, distro, port, connection="podman_pipelined"):
         }
     }
     # JSON is YAML: no YAML library needed on the control node beyond Ansible's own.
-    (INVENTORY / "hosts.yml").write_text(json.dumps(hosts, indent=2) + "\n")
+    (INVENTORY / "hosts.yml").write_text("---\n" + json.dumps(hosts, indent=2) + "\n")
     settings = {
         "lab_dir": str(FLEET_DIR),
         "lab_distro": distro,
@@ -116,7 +116,7 @@ def write_inventory(workers, distro, port, connection="podman_pipelined"):
         "lab_network": PREFIX,
         "lab_amqp_host_port": port,
     }
-    (INVENTORY / "group_vars/all/bench.yml").write_text(json.dumps(settings, indent=2) + "\n")
+    (INVENTORY / "group_vars/all/bench.yml").write_text("---\n" + json.dumps(settings, indent=2) + "\n")
     for link, target in (
         (INVENTORY / "group_vars/all/fleet.yml", lab_vars / "all/fleet.yml"),
         (INVENTORY / "group_vars/broker", lab_vars / "broker"),
