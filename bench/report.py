@@ -173,6 +173,21 @@ def markdown(results):
     return "\n".join(lines)
 
 
+def finish_axis(axis, title, xlabel, ylabel, xticks):
+    axis.set(title=title, xlabel=xlabel, ylabel=ylabel)
+    axis.set_xticks(xticks)
+    axis.set_ylim(bottom=0)
+    axis.grid(alpha=0.3)
+    axis.legend()
+
+
+def save(plt, figure, path):
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path
+
+
 def plots(results, out):
     """Write throughput.png and provisioning.png into ``out``; return the paths written."""
     import matplotlib
@@ -189,16 +204,8 @@ def plots(results, out):
                 points = sorted((r["workers"], r["rate"]) for r in work if r["setup"] == setup and r["kind"] == kind)
                 if points:
                     axis.plot(*zip(*points, strict=True), marker="o", label=setup)
-            axis.set(title=title, xlabel="worker containers", ylabel="tasks/s")
-            axis.set_xticks(sorted({r["workers"] for r in work}))
-            axis.set_ylim(bottom=0)
-            axis.grid(alpha=0.3)
-            axis.legend()
-        figure.tight_layout()
-        path = Path(out) / "throughput.png"
-        figure.savefig(path, dpi=100)
-        plt.close(figure)
-        written.append(path)
+            finish_axis(axis, title, "worker containers", "tasks/s", sorted({r["workers"] for r in work}))
+        written.append(save(plt, figure, Path(out) / "throughput.png"))
     provisioning = results.get("provisioning") or []
     if provisioning:
         figure, axis = plt.subplots(figsize=(6, 4))
@@ -209,16 +216,9 @@ def plots(results, out):
             hosts = [row["workers"] + 1 for row in rows]
             axis.plot(hosts, [row["fresh_s"] for row in rows], marker="o", label=f"fresh converge ({strategy})")
             axis.plot(hosts, [row["rerun_s"] for row in rows], marker="s", linestyle="--", label=f"re-run ({strategy})")
-        axis.set(title="site.yml wall time", xlabel="containers (broker + workers)", ylabel="seconds")
-        axis.set_xticks(sorted({row["workers"] + 1 for row in provisioning}))
-        axis.set_ylim(bottom=0)
-        axis.grid(alpha=0.3)
-        axis.legend()
-        figure.tight_layout()
-        path = Path(out) / "provisioning.png"
-        figure.savefig(path, dpi=100)
-        plt.close(figure)
-        written.append(path)
+        hosts = sorted({row["workers"] + 1 for row in provisioning})
+        finish_axis(axis, "site.yml wall time", "containers (broker + workers)", "seconds", hosts)
+        written.append(save(plt, figure, Path(out) / "provisioning.png"))
     return written
 
 
