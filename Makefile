@@ -73,7 +73,8 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, role docs in st
 	ruff format --check .
 	python scripts/role-docs.py --check
 
-unit: venv ## Unit tests: the tasks package (app/), client settings, the PKI, site.yml's preflight on bad inventories
+unit: venv ## Unit tests: the tasks package (app/), client settings, the PKI, site.yml's preflight, the bench report
+	@pip install --quiet --disable-pip-version-check -r bench/requirements.txt  # the bench report's plots
 	cd app && pytest -q
 	pytest -q -p no:cacheprovider tests/test_preflight.py tests/test_client_settings.py tests/test_pki.py tests/test_bench_report.py
 
