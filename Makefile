@@ -34,7 +34,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help deps host-deps venv images lab lab-down lint unit lab-test molecule faults test bench clean
+.PHONY: help deps host-deps venv images lab lab-down lint unit lab-test molecule faults test bench-deps bench clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -73,8 +73,7 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, role docs in st
 	ruff format --check .
 	python scripts/role-docs.py --check
 
-unit: venv ## Unit tests: the tasks package (app/), client settings, the PKI, site.yml's preflight, the bench report
-	@pip install --quiet --disable-pip-version-check -r bench/requirements.txt  # the bench report's plots
+unit: venv bench-deps ## Unit tests: the tasks package (app/), client settings, the PKI, site.yml's preflight, the bench report
 	cd app && pytest -q
 	pytest -q -p no:cacheprovider tests/test_preflight.py tests/test_client_settings.py tests/test_pki.py tests/test_bench_report.py
 
@@ -103,8 +102,10 @@ test: deps lint unit lab-test molecule ## Everything: lint, unit tests, the lab,
 # Worker counts and options of the benchmark, e.g. make bench BENCH_WORKERS=1,2 BENCH_ARGS=--profile
 BENCH_WORKERS ?= 1,2,4
 BENCH_ARGS ?=
-bench: deps images ## Benchmark: converge time for 1, 2, 4 workers; throughput, latency, memory vs. baselines (.bench/)
+bench-deps: venv ## The benchmark's extras in .venv (bench/requirements.txt: plots, Mitogen)
 	@pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+
+bench: deps images bench-deps ## Benchmark: converge time for 1, 2, 4 workers; throughput, latency, memory vs. baselines (.bench/)
 	python bench/run.py --workers $(BENCH_WORKERS) $(BENCH_ARGS)
 
 clean: ## Remove molecule's containers and the virtualenv

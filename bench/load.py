@@ -156,7 +156,8 @@ def main():
 
     client = (RawClient if options.setup == "raw" else CeleryClient)(options.setup)
     try:
-        client.throughput(options.kind, min(200, options.count), options.timeout)  # warm up: connections, queues
+        warm_up = min(200, options.count)
+        client.throughput(options.kind, warm_up, options.timeout)  # connections, queues
         profiler = cProfile.Profile() if options.profile else None
         if profiler:
             profiler.enable()
@@ -171,7 +172,9 @@ def main():
     finally:
         client.close()
     p50, p99 = percentiles(trips)
-    measured.update(p50_ms=p50, p99_ms=p99, count=options.count, round_trips=len(trips))
+    measured.update(
+        p50_ms=p50, p99_ms=p99, count=options.count, round_trips=len(trips), tasks=warm_up + options.count + len(trips)
+    )
     print(json.dumps(measured))
 
 

@@ -5,8 +5,8 @@
     echo      the ceiling: raw AMQP with kombu, no Celery. Consumes the request queue without acknowledgements and
               publishes each body back to the request's reply_to queue, transient, without confirms.
 
-Both connect to the broker the fleet's workers use, over the same TLS listener (the CA and host name come from the
-worker's env file: BENCH_CA_CERTS), as the bench user (BENCH_BROKER_URL).
+Both connect to the broker the fleet's workers use, over the same TLS listener (BENCH_CA_CERTS: the CA file named in
+the worker's env file), as the bench user (BENCH_BROKER_URL).
 """
 
 import os

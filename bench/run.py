@@ -39,6 +39,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import report
+from remote import ECHO_QUEUE
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / ".bench"
@@ -50,6 +51,8 @@ BENCH_USER = "bench"
 BENCH_VHOST = "bench"
 REMOTE_DIR = "/opt/celery-fleet/bench"
 VENV_BIN = "/opt/celery-fleet/venv/bin"
+# The transient systemd units that run a baseline's worker side (bench/remote.py) in a worker container.
+BASELINE_UNITS = {"tutorial": "bench-tutorial", "raw": "bench-echo"}
 PLAYBOOK = [str(REPO / ".venv/bin/ansible-playbook")]
 PYTHON = str(REPO / ".venv/bin/python")
 CELERY = str(REPO / ".venv/bin/celery")
@@ -75,6 +78,11 @@ def worker(i):
     return f"{PREFIX}-worker{i}"
 
 
+def rabbitmqctl(*argv, check=True, stdin=None):
+    """rabbitmqctl on the bench's broker; ``stdin`` feeds it (a password stays off the command line)."""
+    return run(["podman", "exec", "-i", BROKER, "rabbitmqctl", "--quiet", *argv], check=check, input=stdin)
+
+
 # --- the bench's inventory: the lab's fleet settings, its own containers, network, port and directory -------------
 
 
@@ -95,7 +103,7 @@ def write_inventory(workers, distro, port, connection="podman_pipelined"):
             },
             "children": {
                 # Literal container names: Mitogen does not template ansible_host.
-                "broker": {"hosts": {"mq": {"ansible_host": f"{PREFIX}-mq"}}},
+                "broker": {"hosts": {"mq": {"ansible_host": BROKER}}},
                 "workers": {"hosts": {f"worker{i}": {"ansible_host": worker(i)} for i in range(1, workers + 1)}},
                 "lab": {
                     "children": {"broker": None, "workers": None},
@@ -209,7 +217,7 @@ def bench_url(url, password):
 
 
 class Work:
-    """Runs the three setups on the fleet's containers."""
+    """Runs the fleet, its client without confirms, and the two baselines on the fleet's containers."""
 
     def __init__(self, workers, count, io_count, latency_count, profile):
         self.workers = workers
@@ -236,35 +244,29 @@ class Work:
 
     # Broker side: a vhost and user of the bench's own, removed afterwards.
     def setup(self):
-        rabbitmqctl = ["podman", "exec", BROKER, "rabbitmqctl", "--quiet"]
-        run([*rabbitmqctl, "add_vhost", BENCH_VHOST], check=False)
-        run([*rabbitmqctl, "delete_user", BENCH_USER], check=False)
-        # The password goes in on stdin, not on a command line.
-        run(
-            ["podman", "exec", "-i", BROKER, "rabbitmqctl", "--quiet", "add_user", BENCH_USER],
-            input=self.password + "\n",
-        )
-        run([*rabbitmqctl, "set_permissions", "-p", BENCH_VHOST, BENCH_USER, ".*", ".*", ".*"])
+        rabbitmqctl("add_vhost", BENCH_VHOST, check=False)
+        rabbitmqctl("delete_user", BENCH_USER, check=False)
+        rabbitmqctl("add_user", BENCH_USER, stdin=self.password + "\n")
+        rabbitmqctl("set_permissions", "-p", BENCH_VHOST, BENCH_USER, ".*", ".*", ".*")
         for i in range(1, self.workers + 1):
             podman_exec(worker(i), "mkdir", "-p", REMOTE_DIR)
             run(["podman", "cp", str(REPO / "bench/remote.py"), f"{worker(i)}:{REMOTE_DIR}/remote.py"])
 
     def teardown(self):
         for i in range(1, self.workers + 1):
-            podman_exec(worker(i), "systemctl", "stop", "bench-tutorial", "bench-echo", check=False)
+            podman_exec(worker(i), "systemctl", "stop", *BASELINE_UNITS.values(), check=False)
             podman_exec(worker(i), "rm", "-rf", REMOTE_DIR, check=False)
             podman_exec(worker(i), "systemctl", "start", *self.units, check=False)
-        rabbitmqctl = ["podman", "exec", BROKER, "rabbitmqctl", "--quiet"]
-        run([*rabbitmqctl, "delete_vhost", BENCH_VHOST], check=False)
-        run([*rabbitmqctl, "delete_user", BENCH_USER], check=False)
+        rabbitmqctl("delete_vhost", BENCH_VHOST, check=False)
+        rabbitmqctl("delete_user", BENCH_USER, check=False)
 
     # Which processes run where.
     def only(self, setup, active):
         """Run ``setup``'s worker side on the first ``active`` worker containers and nothing else on any of them."""
         for i in range(1, self.workers + 1):
             container = worker(i)
-            podman_exec(container, "systemctl", "stop", "bench-tutorial", "bench-echo", check=False)
-            podman_exec(container, "systemctl", "reset-failed", "bench-tutorial", "bench-echo", check=False)
+            podman_exec(container, "systemctl", "stop", *BASELINE_UNITS.values(), check=False)
+            podman_exec(container, "systemctl", "reset-failed", *BASELINE_UNITS.values(), check=False)
             if setup == "fleet" and i <= active:
                 podman_exec(container, "systemctl", "start", *self.units)
             else:
@@ -276,7 +278,7 @@ class Work:
                     if setup == "tutorial"
                     else [f"{VENV_BIN}/python", "remote.py", "echo"]
                 )  # fmt: skip
-                unit = "bench-tutorial" if setup == "tutorial" else "bench-echo"
+                unit = BASELINE_UNITS[setup]
                 setenv = [f"--setenv={k}={v}" for k, v in self.remote_env.items()]
                 podman_exec(
                     container, "systemd-run", f"--unit={unit}", "--uid=celery", f"--working-directory={REMOTE_DIR}",
@@ -286,7 +288,7 @@ class Work:
 
     def wait_ready(self, setup, active, timeout=60):
         """Wait until ``active`` containers serve ``setup``; restart its units once if they do not in time."""
-        unit = {"tutorial": "bench-tutorial", "raw": "bench-echo"}.get(setup)
+        unit = BASELINE_UNITS.get(setup)
         expected = active * (len(self.units) if setup == "fleet" else 1)
         for attempt in (1, 2):
             deadline = time.monotonic() + timeout
@@ -303,9 +305,9 @@ class Work:
 
     def ready(self, setup):
         if setup == "raw":
-            out = podman_exec(BROKER, "rabbitmqctl", "--quiet", "list_queues", "-p", BENCH_VHOST, "name", "consumers")
+            out = rabbitmqctl("list_queues", "-p", BENCH_VHOST, "name", "consumers")
             counts = dict(line.split() for line in out.splitlines() if line.strip())
-            return int(counts.get("bench.echo", 0))
+            return int(counts.get(ECHO_QUEUE, 0))
         env = self.monitor_env if setup == "fleet" else self.baseline_env
         argv = [
             CELERY,
@@ -336,8 +338,8 @@ class Work:
         measured = json.loads(run(argv, env=env, timeout=900).strip().splitlines()[-1])
         client_after = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpu_after = [self.cpu_seconds(host) for host in hosts]
-        # Every task of the run counts: the warm-up, the throughput run and the round trips (all of one kind).
-        tasks = min(200, count) + count + self.latency_count
+        # Every task of the run counts (load.py's "tasks"): warm-up, throughput run and round trips, all of one kind.
+        tasks = measured["tasks"]
         used = [after - before for before, after in zip(cpu_before, cpu_after, strict=True)]
         client = (client_after.ru_utime + client_after.ru_stime) - (client_before.ru_utime + client_before.ru_stime)
         measured["cpu_ms"] = {
