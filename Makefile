@@ -73,9 +73,10 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, role docs in st
 	ruff format --check .
 	python scripts/role-docs.py --check
 
-unit: venv bench-deps ## Unit tests: the tasks package (app/), client settings, the PKI, site.yml's preflight, the bench report
+unit: venv bench-deps ## Unit tests: the tasks package (app/), client settings, the PKI, the preflight, the wiring filters, the bench report
 	cd app && pytest -q
-	pytest -q -p no:cacheprovider tests/test_preflight.py tests/test_client_settings.py tests/test_pki.py tests/test_bench_report.py
+	pytest -q -p no:cacheprovider tests/test_preflight.py tests/test_client_settings.py tests/test_pki.py tests/test_bench_report.py \
+	  tests/test_fleet_wiring.py tests/test_celery_worker_filters.py tests/test_rabbitmq_filters.py
 
 lab-test: deps ## The README's main command end to end: make lab twice, the client env file, worker3, lab-down
 	pytest -v -p no:cacheprovider tests/test_lab.py

@@ -203,7 +203,31 @@ def without(mapping, key):
         ),
         (
             {"fleet": dict(VALID_FLEET, fleet_broker="kafka")},
-            'fleet_broker is "kafka"',
+            "value of fleet_broker must be one of: rabbitmq, redis, got: kafka",
+        ),
+        (
+            {"fleet": dict(VALID_FLEET, fleet_broker_heartbeat="ten")},
+            "argument 'fleet_broker_heartbeat' is of type",
+        ),
+        (
+            {"fleet": dict(VALID_FLEET, fleet_broker_heartbeat=-1)},
+            "fleet_broker_heartbeat must be a whole number of seconds, 0 or more",
+        ),
+        (
+            {"fleet": without(VALID_FLEET, "fleet_worker_groups")},
+            "missing required arguments: fleet_worker_groups",
+        ),
+        (
+            {"fleet": dict(VALID_FLEET, fleet_rabbitmq_extra_users=[{"name": "fleet-client", "password": "x" * 16}])},
+            "no user of fleet_rabbitmq_extra_users may be named after one of them",
+        ),
+        (
+            {"fleet": dict(VALID_FLEET, fleet_rabbitmq_extra_users=[{"name": "audit"}])},
+            "rabbitmq_users: audit must have a non-empty password",
+        ),
+        (
+            {"workers": {"w1": {"fleet_worker_serves": "default"}}},
+            "fleet_worker_serves of w1 is default; it must list",
         ),
     ],
     ids=[
@@ -234,6 +258,12 @@ def without(mapping, key):
         "redis-broker-with-rpc-results",
         "redis-password-missing",
         "unknown-broker",
+        "heartbeat-not-a-number",
+        "heartbeat-negative",
+        "worker-groups-missing",
+        "extra-user-named-after-an-identity",
+        "extra-user-without-password",
+        "serves-not-a-list",
     ],
 )
 def test_bad_inventory_stops_before_any_change(tmp_path, case, expected):

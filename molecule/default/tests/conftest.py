@@ -277,6 +277,7 @@ def converge(hosts, *extra_args):
         os.environ,
         ANSIBLE_ROLES_PATH=str(PROJECT / "roles"),
         ANSIBLE_CONNECTION_PLUGINS=str(PROJECT / "plugins" / "connection"),
+        ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
         ANSIBLE_FORCE_COLOR="0",
     )
     command = [

@@ -40,3 +40,12 @@ def test_guest_cannot_authenticate(broker_ip):
 def test_guest_user_is_deleted(broker):
     users = broker.check_output("rabbitmqctl -q list_users")
     assert "guest" not in users.split()
+
+
+def test_the_inventorys_own_user_sits_beside_the_fleets_identities(broker):
+    """fleet_rabbitmq_extra_users (molecule.yml) adds a user without replacing the fleet's derived ones."""
+    users = dict(line.split("\t", 1) for line in broker.check_output("rabbitmqctl -q list_users").splitlines())
+    assert users["fleet-audit"].strip("[]") == "monitoring"
+    assert {"fleet", "fleet-client"} <= set(users)
+    permissions = broker.check_output("rabbitmqctl -q list_user_permissions fleet-audit").split("\t")
+    assert permissions == ["fleet", "^$", "^$", r"^audit\..*$"]

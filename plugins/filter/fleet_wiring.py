@@ -1,0 +1,191 @@
+"""Filters that wire the fleet together: topology, broker URLs, TLS names, RabbitMQ permissions, worker instances.
+
+roles/fleet/vars/main.yml reads the fleet_* inputs through these functions; each one is a plain Python function
+with unit tests in tests/test_fleet_wiring.py, so the YAML that calls them stays data.
+"""
+
+import ipaddress
+import re
+from urllib.parse import quote
+
+# The rpc result queue of a client: named by a UUID (Celery's app.oid).
+RE_UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+# Celery's own entities: remote control (celery.pidbox, reply.celery.pidbox, <node>.celery.pidbox and
+# <uuid>.reply.celery.pidbox queues) and events (celeryev, celeryev.<uuid> queues).
+RE_CONTROL = r"celery\.pidbox|reply\.celery\.pidbox|.+\.celery\.pidbox|celeryev|celeryev\..+"
+# With quorum queues, Celery's native delayed delivery (countdown, ETA, retries) declares celery_delayed_<level>
+# exchanges and queues and a celery_delayed_delivery exchange, and routes delayed tasks through them.
+RE_DELAYED = "celery_delayed_[0-9]+|celery_delayed_delivery"
+
+
+def fleet_host_address(host, hostvars, variable):
+    """The address ``host`` is reached at: its ``variable`` (fleet_address, ...), else ansible_host, else its name."""
+    if not host:
+        return ""
+    values = hostvars.get(host, {})
+    for name in (variable, "ansible_host"):
+        value = values.get(name)
+        if value not in (None, ""):
+            return str(value)
+    return str(host)
+
+
+def fleet_host_addresses(hosts, hostvars, variable):
+    """``fleet_host_address`` of each host, in order."""
+    return [fleet_host_address(host, hostvars, variable) for host in hosts]
+
+
+def fleet_url_quote(value):
+    """Percent-encode a user name, password or vhost for a URL: every character but letters, digits and ``_.-~``."""
+    return quote(str(value), safe="")
+
+
+def fleet_url(scheme, host, port, user=None, password=None, path=""):
+    """``scheme://user:password@host:port/path`` with user, password and path percent-encoded.
+
+    ``password`` None leaves it out (mutual TLS: the certificate is the identity); ``user`` None leaves out both.
+    The path is one segment (an AMQP vhost, "/" included, or a Redis database number).
+    """
+    credentials = ""
+    if user is not None:
+        credentials = fleet_url_quote(user)
+        if password is not None:
+            credentials += ":" + fleet_url_quote(password)
+        credentials += "@"
+    return f"{scheme}://{credentials}{host}:{port}/{fleet_url_quote(path)}"
+
+
+def fleet_subject_alt_names(names):
+    """Subject alternative names of a certificate for ``names``: ``IP:`` for addresses, ``DNS:`` for host names."""
+    sans = []
+    for name in names:
+        try:
+            ipaddress.ip_address(name)
+        except ValueError:
+            sans.append(f"DNS:{name}")
+        else:
+            sans.append(f"IP:{name}")
+    return sans
+
+
+def fleet_unique_names(names):
+    """The non-empty names, trimmed, each once, in order."""
+    result = []
+    for name in names:
+        name = str(name).strip()
+        if name and name not in result:
+            result.append(name)
+    return result
+
+
+def fleet_tls_servers(servers):
+    """The servers that get a certificate: ``{file name: [names, first is the subject]}`` -> list of dicts.
+
+    A server without names is left out (no TLS for it).
+    """
+    return [
+        {"name": name, "names": list(names), "sans": fleet_subject_alt_names(names)}
+        for name, names in servers.items()
+        if names
+    ]
+
+
+def fleet_identities(worker_hosts, worker_user, client_user, monitor_user):
+    """The certificates of identities (mutual TLS, message signing): one per worker host, the client's, monitoring's.
+
+    The common name is the broker user the certificate logs in as; the unit says what holds it.
+    """
+    identities = [{"name": f"worker-{host}", "common_name": worker_user, "unit": host} for host in worker_hosts]
+    identities.append({"name": "client", "common_name": client_user, "unit": "clients"})
+    identities.append({"name": "monitor", "common_name": monitor_user, "unit": "monitoring"})
+    return identities
+
+
+def fleet_serves_by_host(worker_hosts, hostvars, worker_groups):
+    """Worker host -> names of the worker groups it runs (its fleet_worker_serves; by default every group)."""
+    every_group = list(worker_groups)
+    result = {}
+    for host in worker_hosts:
+        serves = hostvars.get(host, {}).get("fleet_worker_serves")
+        result[host] = every_group if serves is None else serves
+    return result
+
+
+def _route_queue(route):
+    return route.get("queue") if isinstance(route, dict) else route
+
+
+def fleet_routed_queues(default_queue, task_routes):
+    """The queues tasks are sent to: the default queue, then each route's, each once."""
+    return fleet_unique_names([default_queue, *(_route_queue(route) for route in task_routes.values())])
+
+
+def fleet_served_queues(serves_by_host, worker_groups):
+    """The queues some worker host consumes from."""
+    queues = []
+    for serves in serves_by_host.values():
+        for name in serves if isinstance(serves, list) else []:
+            group = worker_groups.get(name)
+            if isinstance(group, dict):
+                queues.extend(group.get("queues") or [])
+    return fleet_unique_names(queues)
+
+
+def fleet_task_queues(default_queue, worker_groups, task_routes):
+    """Every task queue of the fleet: the default queue, each worker group's, each route's, each once."""
+    served = []
+    for group in worker_groups.values():
+        if isinstance(group, dict):
+            served.extend(group.get("queues") or [])
+    routed = fleet_routed_queues(default_queue, task_routes)
+    return fleet_unique_names([routed[0], *served, *routed[1:]])
+
+
+def fleet_permissions(task_queues, delayed_delivery=False):
+    """RabbitMQ permission regexes of the fleet's three identities on its vhost, least privilege.
+
+    - worker (and beat): its task queues and exchanges (Celery names each queue's exchange after it), Celery's
+      control and event entities, publishing results to the default exchange (rpc), and an rpc result queue of its
+      own (beat, tasks that send tasks); with ``delayed_delivery`` (quorum queues) Celery's delayed-delivery
+      exchanges and queues;
+    - client: publish to the task exchanges, declare and read its own rpc result queue; nothing else, so a client
+      cannot consume, purge or delete a task queue, nor send remote-control commands to workers;
+    - monitor: remote control and events (celery inspect, Flower). Celery's inspect and control commands share one
+      exchange, so this identity can also send control commands (shutdown included).
+    """
+    tasks = "|".join(re.escape(str(queue)) for queue in task_queues)
+    delayed = f"|{RE_DELAYED}" if delayed_delivery else ""
+    worker = f"^({tasks}|{RE_CONTROL}|{RE_UUID}{delayed})$"
+    control = f"^({RE_CONTROL})$"
+    return {
+        "worker": {
+            "configure_priv": worker,
+            "write_priv": rf"^({tasks}|{RE_CONTROL}|amq\.default{delayed})$",
+            "read_priv": worker,
+        },
+        "client": {"configure_priv": f"^{RE_UUID}$", "write_priv": f"^({tasks})$", "read_priv": f"^{RE_UUID}$"},
+        "monitor": {"configure_priv": control, "write_priv": control, "read_priv": control},
+    }
+
+
+def fleet_longest_time_limit(worker_groups, role_default=300):
+    """The longest hard time limit of the worker groups (``role_default`` for a group that sets none)."""
+    limits = [role_default]
+    for group in worker_groups.values():
+        if isinstance(group, dict):
+            limits.append(int(group.get("time_limit") or role_default))
+    return max(limits)
+
+
+def fleet_worker_instances(serves, worker_groups):
+    """The worker groups one host runs, as instances: ``{name, **group settings}`` for each known group it serves."""
+    return [dict(worker_groups[name], name=name) for name in serves if isinstance(worker_groups.get(name), dict)]
+
+
+class FilterModule:
+    """The fleet's wiring filters."""
+
+    def filters(self):
+        return {
+            name: function for name, function in globals().items() if name.startswith("fleet_") and callable(function)
+        }
