@@ -2,6 +2,7 @@
 
 from rabbitmq import (
     rabbitmq_firewall_sets,
+    rabbitmq_host_names,
     rabbitmq_is_address,
     rabbitmq_resolved_names,
     rabbitmq_users_without_password,
@@ -43,3 +44,8 @@ def test_present_users_need_a_password():
         {"name": "d", "state": "absent"},
     ]
     assert rabbitmq_users_without_password(users) == ["b", "c"]
+
+
+def test_only_host_names_are_resolved():
+    sources = ["worker1", "10.0.0.1", "10.0.0.0/24", "worker1", "fd00::1", "mq.example.net"]
+    assert rabbitmq_host_names(sources) == ["worker1", "mq.example.net"]

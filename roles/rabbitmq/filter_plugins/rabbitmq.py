@@ -51,6 +51,15 @@ def rabbitmq_is_address(source):
     return True
 
 
+def rabbitmq_host_names(sources):
+    """The firewall sources that are host names, to be resolved on the broker: each once, in order."""
+    names = []
+    for source in sources:
+        if not rabbitmq_is_address(source) and source not in names:
+            names.append(source)
+    return names
+
+
 def rabbitmq_users_without_password(users):
     """Names of the present users that have no (or an empty) password."""
     return [user["name"] for user in users if user.get("state", "present") == "present" and not user.get("password")]
