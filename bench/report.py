@@ -222,6 +222,23 @@ def plots(results, out):
     return written
 
 
+BEGIN = "<!-- BEGIN bench-run: written by make bench (bench/report.py), do not edit -->"
+END = "<!-- END bench-run -->"
+
+
+def into_doc(text, doc):
+    """Put a run's markdown into ``doc`` (docs/performance.md) between its markers, headings two levels down.
+
+    The figures in the docs are the last run's, written by that run: nobody types a timing.
+    """
+    demoted = "\n".join("##" + line if line.startswith("#") else line for line in text.splitlines())
+    current = Path(doc).read_text()
+    start, end = current.find(BEGIN), current.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"{doc} lacks the markers {BEGIN!r} ... {END!r}")
+    Path(doc).write_text(current[: start + len(BEGIN)] + "\n\n" + demoted.strip() + "\n\n" + current[end:])
+
+
 def write(results, out):
     """Write report.md and the plots into ``out``; return the markdown."""
     text = markdown(results)

@@ -14,7 +14,8 @@
    Each: throughput of COUNT tasks (first send to last result) and the p50/p99 of one-at-a-time round trips, for a
    no-op task (fleet.add) and a small I/O-bound one (fleet.sleep 10 ms); RSS of a worker node and of the broker at
    idle and under load.
-3. Output: .bench/report.md (tables, ratios against the targets) and .bench/throughput.png, .bench/provisioning.png.
+3. Output: .bench/report.md (tables, ratios against the targets), the same in docs/performance.md, and
+   .bench/throughput.png, .bench/provisioning.png.
 
 Each number is a ratio of measurements taken side by side in one run: this machine is noisy, nothing here is a pass
 or fail of a test. The bench's containers, network and port are its own (celery-fleet-bench-*, 127.0.0.1:5681); it
@@ -44,6 +45,8 @@ from remote import ECHO_QUEUE
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / ".bench"
 INVENTORY = OUT / "inventory"
+# The last run's figures, written between markers (bench/report.py into_doc).
+DOC = REPO / "docs" / "performance.md"
 FLEET_DIR = OUT / "fleet"
 PREFIX = "celery-fleet-bench"
 BROKER = f"{PREFIX}-mq"
@@ -497,6 +500,7 @@ def main():
         results["seconds"] = time.monotonic() - started
         (OUT / "results.json").write_text(json.dumps(results, indent=2) + "\n")
         text = report.write(results, OUT)
+        report.into_doc(text, DOC)
         print(text)
         log(f"done in {results['seconds'] / 60:.1f} min: {OUT / 'report.md'}, {OUT / 'throughput.png'}, "
             f"{OUT / 'provisioning.png'}")  # fmt: skip

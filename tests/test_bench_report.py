@@ -103,3 +103,21 @@ def test_cpu_table_adds_the_parts_and_gives_the_rate_the_cores_allow():
     lines = report.cpu_table([fleet, small], cores=2)
     assert lines[2] == "| fleet | 1.00 ms | 1.50 ms | 1.50 ms | 4.00 ms | 500 tasks/s |"
     assert len(lines) == 3  # only the largest worker count
+
+
+def test_a_run_rewrites_only_the_marked_section_of_the_performance_doc(tmp_path):
+    doc = tmp_path / "performance.md"
+    doc.write_text(f"# Performance\n\nprose\n\n{report.BEGIN}\nold figures\n{report.END}\n\nmore prose\n")
+    report.into_doc("# celery-fleet benchmark, today\n\n## Memory (RSS)\n\n| a |\n", doc)
+    text = doc.read_text()
+    assert "old figures" not in text
+    assert "### celery-fleet benchmark, today" in text
+    assert "#### Memory (RSS)" in text
+    assert text.startswith("# Performance\n\nprose\n") and text.endswith("more prose\n")
+
+
+def test_a_doc_without_markers_is_refused(tmp_path):
+    doc = tmp_path / "performance.md"
+    doc.write_text("# Performance\n")
+    with pytest.raises(ValueError, match="lacks the markers"):
+        report.into_doc("# run\n", doc)
