@@ -38,6 +38,8 @@ def pki(tmp_path_factory):
             "vars": {
                 "fleet_pki_dir": str(root / "pki"),
                 "fleet_client_broker_address": "127.0.0.1",
+                # Every play validates the fleet's inputs, and this one is required.
+                "fleet_worker_groups": {"default": {"queues": ["celery"]}},
             },
             "children": {"broker": {"hosts": {"mq1": {"ansible_host": BROKER}}}, "workers": {"hosts": {"w1": {}}}},
         }
