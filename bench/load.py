@@ -2,8 +2,8 @@
 
 bench/run.py runs it on the control node, in a process of its own whose environment selects the setup:
 
-    fleet     the fleet's client env file (CELERY_CONFIG_MODULE=celery_fleet_client): what any client of the fleet
-              gets from site.yml
+    fleet     the fleet's client env file (CELERY_CONFIG_MODULE=celery_fleet_client.config): what any client of the
+              fleet gets from site.yml
     fleet-noconfirm
               the same without publisher confirms: what that guarantee costs (not a setting to use)
     tutorial  bench/remote.py's app: Celery's defaults and the rpc backend (BENCH_BROKER_URL)
@@ -17,14 +17,10 @@ import argparse
 import cProfile
 import io
 import json
-import os
 import pstats
 import statistics
-import sys
 import time
 import uuid
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 TASKS = {
     # kind: (task name, args, the fleet's queue for it)

@@ -31,13 +31,10 @@ import resource
 import secrets
 import shlex
 import subprocess
-import sys
 import threading
 import time
 import urllib.parse
 from pathlib import Path
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import report
 from remote import ECHO_QUEUE

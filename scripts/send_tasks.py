@@ -23,7 +23,7 @@ def client_from_environment():
     missing = [name for name in ("CELERY_BROKER_URL", "CELERY_CONFIG_MODULE") if not os.environ.get(name)]
     if missing:
         sys.exit(f"send_tasks: {', '.join(missing)} not set; source the client env file first (see --help)")
-    # The env file names celery_fleet_client.py (CELERY_CONFIG_MODULE), which turns its CELERY_* variables into
+    # The env file names celery_fleet_client.config (CELERY_CONFIG_MODULE), which turns its CELERY_* variables into
     # Celery's settings: broker and TLS, result backend, message format, default queue and routes.
     client = Celery("fleet-client")
     client.conf.update(broker_connection_retry_on_startup=False, broker_connection_timeout=5)

@@ -1,12 +1,6 @@
 """The benchmark's report (bench/report.py): the ratios it prints against the targets, and its tables."""
 
-import sys
-from pathlib import Path
-
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
-
 import report
 
 

@@ -2,7 +2,7 @@
 
 Runs the real playbook on this machine (localhost; the inventory's hosts are never contacted), then checks the files
 with cryptography. The last test shows what the 30-day renewal prevents: a broker presenting an expired certificate
-is refused by a client with the fleet's client settings (celery_fleet_client.py), over a real TLS handshake.
+is refused by a client with the fleet's client settings (celery_fleet_client), over a real TLS handshake.
 """
 
 import datetime
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from celery_fleet_client import settings as client_settings
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from kombu import Connection
@@ -23,8 +24,6 @@ from kombu.exceptions import OperationalError
 
 REPO = Path(__file__).resolve().parent.parent
 PLAYBOOK_BIN = Path(sys.executable).with_name("ansible-playbook")
-sys.path.insert(0, str(REPO / "playbooks" / "files"))
-from celery_fleet_client import settings as client_settings  # noqa: E402
 
 BROKER = "mq1.example.internal"
 
