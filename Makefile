@@ -15,17 +15,12 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := $(CURDIR)/.venv
 BIN := $(VENV)/bin
-# Debian releases the molecule scenario runs on: bookworm (Debian 12) and trixie (Debian 13).
-DISTROS ?= bookworm trixie
-# Of those, the ones whose run also switches on mutual TLS and signed messages (FLEET_STRICT=1), so that each
-# protection is proved on the same containers without a scenario of its own.
-STRICT_DISTROS ?= trixie
-# Of those, the ones whose verifier also runs the fault-injection suite (FLEET_FAULTS=1) on the same containers.
-FAULTS_DISTROS ?= bookworm
-# Of those, the ones whose verifier ends by switching the task queues to quorum queues (FLEET_QUORUM=1).
-QUORUM_DISTROS ?= trixie
+# The molecule scenarios, in the order `make molecule` runs them (molecule/<name>/molecule.yml says what each
+# deploys and which test groups it runs): RabbitMQ on Debian 12 with the fault suite; RabbitMQ on Debian 13 with
+# mutual TLS, signed messages and the switch to quorum queues; Redis.
+SCENARIOS ?= default strict redis
 HOST_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs python3-venv
-# The molecule workers' journals (molecule/default/molecule.yml): removed after each run, with its containers.
+# The default scenario's worker journals (molecule/default/molecule.yml): removed after each run, with its containers.
 MOLECULE_VOLUMES := celery-fleet-molecule-worker1-journal celery-fleet-molecule-worker2-journal
 
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
@@ -34,7 +29,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help deps host-deps venv images lab lab-down lint unit lab-test molecule faults test bench-deps bench clean
+.PHONY: help deps host-deps venv images lab lab-down lint unit lab-test examples-deps molecule faults test bench-deps bench clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -47,10 +42,12 @@ host-deps: ## Install podman, runc and debootstrap from Debian's packages when m
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-$(BIN)/ansible-playbook: requirements.txt
+$(BIN)/ansible-playbook: requirements.txt client/pyproject.toml
 	@echo "deps: creating the control-node virtualenv $(VENV)"
 	@$(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	@# The client library, editable: the lab's scripts, the bench and the verifiers import this tree's.
+	@$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation --editable ./client
 	@touch $@
 
 venv: $(BIN)/ansible-playbook ## Create .venv with the pinned control-node tools (requirements.txt)
@@ -58,7 +55,7 @@ venv: $(BIN)/ansible-playbook ## Create .venv with the pinned control-node tools
 deps: host-deps venv ## Install everything the other targets need
 
 images: host-deps ## Build the local Debian base images (once; reused afterwards)
-	@for d in $(sort bookworm $(DISTROS)); do scripts/base-image.sh $$d; done
+	@for d in bookworm trixie; do scripts/base-image.sh $$d; done
 
 lab: ## Start the fleet in containers here and run tasks through it (LAB_AMQP_PORT=5671, LAB_DISTRO=bookworm)
 	@scripts/lab.sh up
@@ -73,30 +70,30 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, role docs in st
 	ruff format --check .
 	python scripts/role-docs.py --check
 
-unit: venv bench-deps ## Unit tests: the tasks package (app/), client settings, the PKI, the preflight, the wiring filters, the bench report
+unit: venv bench-deps ## Unit tests: the tasks package (app/), the client library (client/), the PKI, the preflight, the filters, the bench report
 	cd app && pytest -q
+	cd client && pytest -q
 	pytest -q -p no:cacheprovider tests/test_preflight.py tests/test_client_settings.py tests/test_pki.py tests/test_bench_report.py \
-	  tests/test_fleet_wiring.py tests/test_celery_worker_filters.py tests/test_rabbitmq_filters.py
+	  tests/test_fleet_wiring.py tests/test_celery_worker_filters.py tests/test_rabbitmq_filters.py tests/test_celery_env.py \
+	  tests/test_pins.py
 
-lab-test: deps ## The README's main command end to end: make lab twice, the client env file, worker3, lab-down
+lab-test: deps examples-deps ## The README's main command end to end: make lab twice, the client env file, the example clients, worker3, lab-down
 	pytest -v -p no:cacheprovider tests/test_lab.py
 
-molecule: deps images ## The fleet in containers: RabbitMQ on every distro in DISTROS (faults on bookworm; mTLS, signing, quorum on trixie), then Redis
-	@for d in $(DISTROS); do \
-	  strict=0; case " $(STRICT_DISTROS) " in *" $$d "*) strict=1;; esac; \
-	  faults=0; case " $(FAULTS_DISTROS) " in *" $$d "*) faults=1;; esac; \
-	  quorum=0; case " $(QUORUM_DISTROS) " in *" $$d "*) quorum=1;; esac; \
-	  echo "=== molecule test (RabbitMQ) on $$d$$( [ $$faults = 1 ] && echo ', with the fault suite')$$( [ $$strict = 1 ] && echo ', with mutual TLS and signed messages')$$( [ $$quorum = 1 ] && echo ', then quorum queues')"; \
-	  FLEET_DISTRO=$$d FLEET_STRICT=$$strict FLEET_FAULTS=$$faults FLEET_QUORUM=$$quorum molecule test; \
+examples-deps: venv ## The example clients' own pins in .venv (examples/django-client/requirements.txt: Django)
+	@pip install --quiet --disable-pip-version-check -r examples/django-client/requirements.txt
+
+molecule: deps images ## The fleet in containers, every scenario in SCENARIOS (default, strict, redis): converge, idempotence, verify
+	@for s in $(SCENARIOS); do \
+	  echo "=== molecule test -s $$s"; \
+	  molecule test -s $$s; \
 	  podman volume rm -f $(MOLECULE_VOLUMES) >/dev/null; \
 	done
-	@echo "=== molecule test -s redis (Redis broker and results, msgpack) on bookworm"
-	molecule test -s redis
 
-faults: deps images ## The fault-injection suite against the molecule fleet (brought up first when missing)
+faults: deps images ## The fault-injection suite alone, against the default scenario's fleet (brought up first when missing)
 	molecule create
 	molecule converge
-	FLEET_FAULTS=1 FLEET_FAULTS_ONLY=1 molecule verify
+	PYTEST_ADDOPTS="-k test_faults" molecule verify
 
 test: deps lint unit lab-test molecule ## Everything: lint, unit tests, the lab, molecule on every distro
 

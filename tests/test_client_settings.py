@@ -1,15 +1,12 @@
-"""celery_fleet_client.py: what a client of the fleet gets from its env file."""
+"""celery_fleet_client.settings(): what a client of the fleet gets from its env file's variables."""
 
 import json
 import ssl
-import sys
 from pathlib import Path
 
 from celery import Celery
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "playbooks" / "files"))
-from celery_fleet_client import settings
-from certificates import self_signed
+from celery_fleet_client import env, settings
+from fleettest.certificates import self_signed
 
 ENV = {
     "CELERY_BROKER_URL": "amqps://fleet-client:secret@mq.example.internal:5671/fleet",
@@ -59,7 +56,7 @@ def test_sends_are_confirmed_retried_and_heartbeated():
     assert conf.broker_transport_options == {"confirm_publish": True}
     assert conf.task_publish_retry is True
     assert conf.task_publish_retry_policy["max_retries"] >= 10  # spans a broker restart, not Celery's 0.6 s
-    assert conf.broker_heartbeat == 10
+    assert conf.broker_heartbeat == env.DEFAULT_HEARTBEAT
     assert client(dict(ENV, CELERY_BROKER_HEARTBEAT="30")).conf.broker_heartbeat == 30
 
 

@@ -13,10 +13,10 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from fleettest.wait import wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 LAB_DIR = REPO / ".lab"
@@ -126,8 +126,8 @@ def test_second_make_lab_reuses_everything_and_changes_nothing():
 def test_client_env_file_works_with_the_stock_celery_cli():
     env_file = LAB_DIR / "client.env"
     assert env_file.stat().st_mode & 0o777 == 0o600
-    assert "CELERY_BROKER_URL='amqps://fleet-client:" in env_file.read_text()
-    assert "@127.0.0.1:5671/fleet'" in env_file.read_text()
+    assert 'CELERY_BROKER_URL="amqps://fleet-client:' in env_file.read_text()
+    assert '@127.0.0.1:5671/fleet"' in env_file.read_text()
 
     # The client identity may send tasks, not remote-control commands; the monitoring identity may inspect.
     refused = client(str(BIN / "celery"), "inspect", "ping", check=False)
@@ -139,12 +139,12 @@ def test_client_env_file_works_with_the_stock_celery_cli():
 
     task_id = client(str(BIN / "celery"), "call", "fleet.add", "--args", "[20, 22]").stdout.strip()
     assert re.fullmatch(r"[0-9a-f-]{36}", task_id), task_id
-    deadline = time.monotonic() + 30
-    while f"Task fleet.add[{task_id}] succeeded" not in (
-        log := journal("celery-fleet-lab-worker1", "celery-worker-default")
-    ):
-        assert time.monotonic() < deadline, log[-2000:]
-        time.sleep(0.5)
+
+    def journal_with_task():
+        log = journal("celery-fleet-lab-worker1", "celery-worker-default")
+        return log if f"Task fleet.add[{task_id}] succeeded" in log else None
+
+    log = wait_for(journal_with_task, 30, what=f"fleet.add[{task_id}] in worker1's journal")
     assert re.search(rf"Task fleet\.add\[{task_id}\] succeeded in [0-9.e-]+s: 42", log)
 
 
@@ -153,6 +153,26 @@ def test_readme_python_snippet_works_from_this_machine():
     snippet = re.search(r"<!-- lab-client-snippet -->\s*```python\n(.*?)```", readme, re.S).group(1)
     result = client(str(BIN / "python"), "-c", snippet)
     assert result.stdout.strip().splitlines()[-1] == "5", result.stdout
+
+
+@pytest.mark.parametrize("example", ["django-client", "plain-celery-client"])
+def test_an_existing_app_example_sends_tasks_by_name_and_reads_the_results(example):
+    """examples/<example>'s own tests, run against the lab: they skip without FLEET_ENV_FILE, so none may skip."""
+    result = run(
+        str(BIN / "pytest"),
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "-rs",
+        str(REPO / "examples" / example),
+        env={"FLEET_ENV_FILE": str(LAB_DIR / "client.env")},
+        timeout=300,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-6000:]
+    assert "skipped" not in output, output[-3000:]
+    assert re.search(r"\b[1-9][0-9]* passed", output), output[-3000:]
 
 
 def test_adding_worker3_to_the_lab_inventory_adds_a_worker_and_changes_nothing_else():

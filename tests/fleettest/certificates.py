@@ -1,7 +1,6 @@
 """Certificates the fleet never issued, for tests that must see them refused (an impostor CA, a stranger's key).
 
-Shared by the unit tests (tests/) and the molecule verifier (molecule/default/tests/conftest.py puts this
-directory on sys.path).
+Shared by the unit tests (tests/) and the molecule verifier: pytest.ini puts tests/ on the path.
 """
 
 import datetime

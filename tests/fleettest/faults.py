@@ -6,7 +6,7 @@ deploy, a memory alarm), waits for the fleet to settle (every wait has a timeout
 workers' own journals (``Task fleet.sleep[<id>] succeeded``): completed (ran to success at least once), lost (never),
 duplicated (succeeded more than once: at-least-once delivery, reported rather than hidden) and failed. The journal
 is the authority because it records the work itself: a result sent over ``rpc://`` can be lost with the broker's
-transient reply queue even when the task ran (see the README).
+transient reply queue even when the task ran (docs/reliability.md).
 
 Recovery seconds: from the moment the fault ends (the kill, the restart, the reconnection, the resume) until the
 last submitted task had completed.
@@ -24,8 +24,11 @@ import uuid
 from amqp.exceptions import AMQPError
 from kombu.exceptions import KombuError
 
-# The evidence must outlive a stopped worker host. molecule.yml mounts a volume on the workers' /var/log/journal
-# (podman's systemd mode would put a tmpfs there); prepare() checks that journald writes to it.
+from fleettest.scenario import NETWORK
+from fleettest.wait import wait_for
+
+# The evidence must outlive a stopped worker host. molecule/default/molecule.yml mounts a volume on the workers'
+# /var/log/journal (podman's systemd mode would put a tmpfs there); prepare() checks that journald writes to it.
 JOURNAL_FILE = "journalctl --header | grep -m1 'File path'"
 SUCCEEDED = re.compile(r"Task fleet\.sleep\[([0-9a-f-]{36})\] succeeded")
 FAILED = re.compile(r"Task fleet\.sleep\[([0-9a-f-]{36})\] raised unexpected")
@@ -42,18 +45,6 @@ def podman(*args, timeout=120, check=True):
 def sh(container, command, timeout=120, check=True):
     """Run a shell command in a container (podman exec), return its output."""
     return podman("exec", container, "sh", "-c", command, timeout=timeout, check=check)
-
-
-def wait_for(predicate, timeout, interval=0.5, what="a condition"):
-    """Poll ``predicate`` until it returns something true; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(interval)
 
 
 @dataclasses.dataclass
@@ -77,7 +68,7 @@ class Fleet:
     client: object
     workers: tuple = ("worker1", "worker2")
     broker: str = "broker"
-    network: str = "celery-fleet-molecule"
+    network: str = NETWORK  # the scenario's podman network
     started: float = dataclasses.field(default_factory=time.time)
     results: list = dataclasses.field(default_factory=list)
 
@@ -125,12 +116,10 @@ class Fleet:
 
     def settle(self, case, ids, since, fault_end, timeout, notes=""):
         """Wait until every id has completed (or ``timeout`` runs out); record and return the case's outcome."""
-        deadline = time.monotonic() + timeout
-        while True:
-            done, failed, last = self.tally(ids, since)
-            if len(done) == len(ids) or time.monotonic() > deadline:
-                break
-            time.sleep(1)
+        # A task still missing at the timeout is counted as lost below, not raised here.
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: len(self.tally(ids, since)[0]) == len(ids), timeout, interval=1, what="every task")
+        done, failed, last = self.tally(ids, since)
         recovery = max(last.values(), default=fault_end) - fault_end if len(done) == len(ids) else float("nan")
         outcome = Outcome(
             case=case,

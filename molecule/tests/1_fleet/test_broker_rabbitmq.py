@@ -1,9 +1,12 @@
 """The RabbitMQ broker: running at boot, with its limits and cookie, no guest. Security: test_security.py."""
 
+import json
+
 import amqp
 import pytest
 from amqp.exceptions import AccessRefused
-from conftest import MTLS, amqp_url, connect, rabbitmq_only
+from fleettest.clients import amqp_url, connect
+from fleettest.scenario import MTLS, rabbitmq_only
 from kombu.exceptions import OperationalError
 
 pytestmark = rabbitmq_only
@@ -43,10 +46,24 @@ def test_guest_user_is_deleted(broker):
 
 
 def test_the_inventorys_own_user_sits_beside_the_fleets_identities(broker):
-    """fleet_rabbitmq_extra_users (molecule.yml) adds a user without replacing the fleet's derived ones."""
+    """fleet_rabbitmq_extra_users (the base config) adds a user without replacing the fleet's derived ones."""
     users = dict(line.split("\t", 1) for line in broker.check_output("rabbitmqctl -q list_users").splitlines())
     assert users["fleet-audit"].strip("[]") == "monitoring"
     assert {"fleet", "fleet-client"} <= set(users)
     # -q still prints the header line (vhost, configure, write, read) first.
     permissions = broker.check_output("rabbitmqctl -q list_user_permissions fleet-audit").splitlines()[-1]
     assert permissions.split("\t") == ["fleet", "^$", "^$", r"^audit\..*$"]
+
+
+def test_the_inventorys_own_policy_is_set_and_leaves_the_task_queues_alone(broker):
+    """fleet_rabbitmq_extra_policies (the base config) sets a policy of the inventory's own on its vhost."""
+    policies = json.loads(broker.check_output("rabbitmqctl -q list_policies -p fleet --formatter json"))
+    audit = [policy for policy in policies if policy["name"] == "audit-ttl"]
+    assert len(audit) == 1, policies
+    assert (audit[0]["pattern"], audit[0]["apply-to"]) == (r"^audit\.", "queues")
+    definition = audit[0]["definition"]
+    assert (json.loads(definition) if isinstance(definition, str) else definition) == {"message-ttl": 60000}
+    queues = json.loads(broker.check_output("rabbitmqctl -q list_queues -p fleet name policy --formatter json"))
+    task_queues = {queue["name"]: queue.get("policy") for queue in queues if queue["name"] in ("celery", "io")}
+    assert set(task_queues) == {"celery", "io"}
+    assert not any(task_queues.values()), task_queues

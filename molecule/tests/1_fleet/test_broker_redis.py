@@ -2,7 +2,8 @@
 
 import pytest
 import redis
-from conftest import make_ca, redis_client, redis_only
+from fleettest.clients import make_ca, redis_client
+from fleettest.scenario import redis_only
 
 pytestmark = redis_only
 

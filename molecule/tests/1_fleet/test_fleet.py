@@ -11,7 +11,9 @@ import time
 import uuid
 
 import pytest
-from conftest import MTLS, main_pid, rabbitmq_only
+import yaml
+from fleettest.scenario import MTLS, PROJECT, main_pid, rabbitmq_only
+from fleettest.wait import wait_for
 
 WORKERS = {
     # host: (units it must run, units it must not have, node names)
@@ -166,12 +168,17 @@ def test_a_pickle_message_is_refused_and_the_worker_keeps_running(client, worker
         connection.Producer().publish(
             ((2, 3), {}, {}), serializer="pickle", exchange="celery", routing_key="celery", headers=headers
         )
-    deadline = time.monotonic() + TIMEOUT
-    journal = ""
-    while "Refusing to deserialize untrusted content of type pickle" not in journal:
-        assert time.monotonic() < deadline, journal[-2000:]
-        time.sleep(1)
-        journal = worker1.check_output("journalctl --no-pager -u celery-worker-default --since -2min")
+
+    def read_journal():
+        return worker1.check_output("journalctl --no-pager -u celery-worker-default --since -2min")
+
+    def refusal():
+        log = read_journal()
+        return log if "Refusing to deserialize untrusted content of type pickle" in log else None
+
+    journal = wait_for(
+        refusal, TIMEOUT, interval=1, what=lambda: f"the refusal in the worker's journal: {read_journal()[-2000:]}"
+    )
     assert task_id not in journal
     assert client.send_task("fleet.add", args=[1, 1]).get(timeout=TIMEOUT) == 2
 
@@ -179,7 +186,10 @@ def test_a_pickle_message_is_refused_and_the_worker_keeps_running(client, worker
 @pytest.mark.parametrize("name", sorted(WORKERS))
 def test_the_deployed_version_is_recorded_on_each_host(request, name):
     fact = json.loads(request.getfixturevalue(name).file("/etc/ansible/facts.d/celery_fleet.fact").content_string)
-    assert (fact["package"], fact["version"], fact["celery"]) == ("celery_fleet_tasks", "0.1.0", "5.7.0")
+    pinned = yaml.safe_load((PROJECT / "roles/celery_worker/defaults/main.yml").read_text())[
+        "celery_worker_celery_version"
+    ]
+    assert (fact["package"], fact["version"], fact["celery"]) == ("celery_fleet_tasks", "0.1.0", pinned)
     assert fact["app"] == "celery_fleet.app:app"
 
 
@@ -200,17 +210,20 @@ def test_beat_runs_on_the_beat_host_only(worker1, worker2):
 def test_a_periodic_task_runs_repeatedly_and_once_per_tick(worker1):
     """fleet.tick is scheduled every 3 s: runs keep coming, and no two come closer than a tick apart."""
     since = int(time.time())
-    deadline = time.monotonic() + 40
-    times = []
-    while len(times) < 5:
-        assert time.monotonic() < deadline, f"only {len(times)} ticks ran"
-        time.sleep(2)
+
+    def ticks():
         journal = worker1.check_output(f"journalctl --no-pager -o short-unix -u celery-worker-default --since @{since}")
-        times = [
+        return [
             float(line.split()[0])
             for line in journal.splitlines()
             if "Task fleet.tick[" in line and "succeeded" in line
         ]
+
+    def five_ticks():
+        found = ticks()
+        return found if len(found) >= 5 else None
+
+    times = wait_for(five_ticks, 40, interval=2, what="5 ticks of fleet.tick")
     gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     # A second scheduler would put extra runs between the ticks (gaps near 0-1.5 s).
     assert all(2.0 <= gap <= 4.5 for gap in gaps), gaps

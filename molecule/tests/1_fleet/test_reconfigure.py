@@ -1,16 +1,17 @@
 """Changing which groups a host serves: the new unit starts, a removed one is stopped and deleted.
 
-Runs after test_fleet.py (file order) and changes worker1, then puts it back as molecule.yml has it.
+Mark `reconfigure`: changes worker1, then puts it back as the scenario has it.
 """
 
-from conftest import converge, default_scenario_only, main_pid
+import pytest
+from fleettest.scenario import converge, main_pid
 
 
 def converge_worker1(*extra_args):
     return converge(["worker1"], *extra_args)
 
 
-@default_scenario_only
+@pytest.mark.reconfigure
 def test_adding_then_removing_a_group_on_a_host(worker1):
     before = main_pid(worker1, "celery-worker-default")
     assert before > 0

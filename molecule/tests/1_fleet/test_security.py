@@ -8,29 +8,26 @@ import json
 import re
 import shlex
 import subprocess
-import time
 import uuid
 
 import amqp
 import pytest
 from amqp.exceptions import AccessRefused, NotAllowed
-from conftest import (
+from fleettest.certificates import self_signed
+from fleettest.clients import amqp_url, broker_connection, connect, make_ca, tls_options
+from fleettest.scenario import (
     CA_CERT,
     EPHEMERAL,
     IDENTITIES,
     MTLS,
+    NETWORK,
     PASSWORD_SUFFIX,
-    amqp_url,
-    broker_connection,
-    connect,
-    make_ca,
     mtls_only,
     password_login_only,
     rabbitmq_only,
-    self_signed,
     signing_only,
-    tls_options,
 )
+from fleettest.wait import wait_for
 from kombu import Producer
 from kombu.exceptions import OperationalError
 
@@ -45,11 +42,15 @@ def port_open(host, address, port):
 
 def wait_for_broker_log(broker, pattern, timeout=15):
     """The broker's log once ``pattern`` appears in it (RabbitMQ writes its log asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while not re.search(pattern, log := broker.check_output("cat /var/log/rabbitmq/rabbit@*.log")):
-        assert time.monotonic() < deadline, f"{pattern!r} not in the broker's log: {log[-2000:]}"
-        time.sleep(0.5)
-    return log
+
+    def log():
+        return broker.check_output("cat /var/log/rabbitmq/rabbit@*.log")
+
+    def log_with_pattern():
+        text = log()
+        return text if re.search(pattern, text) else None
+
+    return wait_for(log_with_pattern, timeout, what=lambda: f"{pattern!r} in the broker's log: {log()[-2000:]}")
 
 
 # --- TLS ----------------------------------------------------------------------------------------------------------
@@ -120,7 +121,7 @@ def test_anonymous_login_is_not_offered(broker_ip):
 
 def test_broker_identities_are_the_fleets_only(broker):
     users = {line.split("\t")[0] for line in broker.check_output("rabbitmqctl -q list_users").splitlines()[1:]}
-    # The fleet's three identities, and the one user the inventory adds (fleet_rabbitmq_extra_users, molecule.yml).
+    # The fleet's three identities, and the one user the inventory adds (fleet_rabbitmq_extra_users).
     assert users == {"fleet", "fleet-client", "fleet-monitor", "fleet-audit"}
 
 
@@ -220,11 +221,17 @@ def publish_task(client, body, content_type):
 
 
 def wait_for_journal(host, unit, text, timeout=60):
-    deadline = time.monotonic() + timeout
-    while text not in (journal := host.check_output(f"journalctl --no-pager -u {unit} --since -3min")):
-        assert time.monotonic() < deadline, f"{text!r} not in the journal of {unit}: {journal[-2000:]}"
-        time.sleep(1)
-    return journal
+
+    def journal():
+        return host.check_output(f"journalctl --no-pager -u {unit} --since -3min")
+
+    def journal_with_text():
+        log = journal()
+        return log if text in log else None
+
+    return wait_for(
+        journal_with_text, timeout, interval=1, what=lambda: f"{text!r} in the journal of {unit}: {journal()[-2000:]}"
+    )
 
 
 @signing_only
@@ -281,8 +288,6 @@ def container_image():
 
 def test_a_machine_outside_the_inventory_cannot_reach_the_broker():
     """A container on the fleet's own network, but not in the inventory, is refused on every broker port."""
-    from conftest import NETWORK
-
     probe = (
         "import socket\n"
         "for port in (5671, 5672, 15672, 4369, 25672):\n"

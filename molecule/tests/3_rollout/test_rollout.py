@@ -1,9 +1,9 @@
 """Bring your own tasks package, and roll a new one out.
 
-Runs last (file order): replaces the fleet's tasks package with examples/acme-tasks (one app, tasks in a
-sub-package and in a module, listed in include=[...]), given as a pip requirement fetched from a package index of
-its own (a local file:// index here). Every worker unit and beat restart onto it; the broker does not change; the
-deployed version is recorded on every worker.
+Mark `rollout` (3_rollout: after the fault suite, before the switches): replaces the fleet's tasks package with
+examples/acme-tasks (one app, tasks in a sub-package and in a module, listed in include=[...]), given as a pip
+requirement fetched from a package index of its own (a local file:// index here). Every worker unit and beat
+restart onto it; the broker does not change; the deployed version is recorded on every worker.
 """
 
 import json
@@ -12,7 +12,10 @@ import shutil
 import subprocess
 import sys
 
-from conftest import BROKER_SERVICE, PROJECT, converge, default_scenario_only, main_pid
+import pytest
+from fleettest.scenario import BROKER_SERVICE, PROJECT, converge, main_pid
+
+pytestmark = pytest.mark.rollout
 
 EXAMPLE = PROJECT / "examples" / "acme-tasks"
 UNITS = {"worker1": ["celery-worker-default"], "worker2": ["celery-worker-io", "celery-beat"]}
@@ -36,7 +39,6 @@ def package_index(tmp_path):
     return tmp_path.as_uri()
 
 
-@default_scenario_only
 def test_a_new_tasks_package_rolls_out_to_every_worker(tmp_path, broker, worker1, worker2, client):
     hosts = {"worker1": worker1, "worker2": worker2}
     before = {(name, unit): main_pid(hosts[name], unit) for name, units in UNITS.items() for unit in units}

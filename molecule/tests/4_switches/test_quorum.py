@@ -1,25 +1,21 @@
 """Quorum queues (fleet_queue_type: quorum): RabbitMQ's replicated queue type, on Debian 13's RabbitMQ 4.
 
-Runs last (conftest.py's order), where FLEET_QUORUM=1 (the Makefile's QUORUM_DISTROS). An existing queue keeps its
-type, so the switch goes as the README tells users: stop the workers, delete the task queues, run site.yml with
-fleet_queue_type: quorum (which also deploys app/ again, after test_rollout.py's package). Then the workers declare
-quorum queues, and tasks, countdown tasks and remote control work through them.
+Mark `switches`, on a RabbitMQ fleet (the strict scenario selects it; 4_switches runs last). An existing queue
+keeps its type, so the switch goes as docs/reliability.md tells users: stop the workers, delete the task queues,
+run site.yml with fleet_queue_type: quorum (which also deploys app/ again, after test_rollout.py's package). Then
+the workers declare quorum queues, and tasks, countdown tasks and remote control work through them.
 """
 
 import json
-import os
 
 import pytest
-from conftest import converge, rabbitmq_only
+from fleettest.scenario import converge, rabbitmq_only
 
-QUEUES = ("celery", "io")  # the fleet's task queues (molecule.yml's worker groups)
+QUEUES = ("celery", "io")  # the fleet's task queues (the base config's worker groups)
 # The units that consume or publish to them, stopped before their queues are deleted.
 STOPPED_FIRST = {"worker1": ["celery-worker-default"], "worker2": ["celery-worker-io", "celery-beat"]}
 
-pytestmark = [
-    rabbitmq_only,
-    pytest.mark.skipif(os.environ.get("FLEET_QUORUM") != "1", reason="the quorum switch runs with FLEET_QUORUM=1"),
-]
+pytestmark = [rabbitmq_only, pytest.mark.switches]
 
 
 def queue_types(broker):

@@ -1,6 +1,6 @@
 """RabbitMQ as broker with Redis results: the third supported combination, on the Redis scenario's fleet.
 
-Runs in the Redis scenario only, after its other tests (file order; the rollout test after it is default-scenario only):
+Mark `switches`, on the Redis fleet only: after the scenario's other tests (4_switches runs last),
 converges the same hosts with fleet_broker=rabbitmq, fleet_results=redis, which installs RabbitMQ on the broker host
 and moves the workers to AMQP. A task sent over AMQP stores its result in Redis, where another client reads it by
 task id alone.
@@ -9,10 +9,13 @@ task id alone.
 import json
 import secrets
 
-from conftest import amqp_url, celery_client, converge, redis_only, redis_url
+import pytest
+from fleettest.clients import amqp_url, celery_client, redis_url
+from fleettest.scenario import converge, redis_only
 
 
 @redis_only
+@pytest.mark.switches
 def test_rabbitmq_broker_with_redis_results(broker, broker_ip, fleet_password):
     client_password = secrets.token_urlsafe(18) + "/@:%#?&"
     variables = {

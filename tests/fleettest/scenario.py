@@ -1,0 +1,91 @@
+"""What the molecule scenario under test deployed, and the marks that skip tests it does not apply to.
+
+Read from the inventory that molecule wrote for the run (MOLECULE_INVENTORY_FILE and its group_vars/all, the
+merge of .config/molecule/config.yml and the scenario's molecule.yml): the verifier tests what was deployed, not
+what an environment flag says. ``converge`` runs site.yml again on the scenario's containers.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[2]))
+EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
+_INVENTORY = Path(os.environ.get("MOLECULE_INVENTORY_FILE", EPHEMERAL / "inventory" / "ansible_inventory.yml"))
+_GROUP_VARS = _INVENTORY.parent / "group_vars" / "all"
+FLEET = yaml.safe_load(_GROUP_VARS.read_text()) if _GROUP_VARS.exists() else {}
+
+# The shared base config's fixed suffix of every generated password: it proves the URLs are encoded.
+PASSWORD_SUFFIX = "/@:%#?&"  # noqa: S105 (not a secret: a fixed suffix of the generated test passwords)
+NETWORK = FLEET.get("molecule_network", "")
+ROUTES = FLEET.get("fleet_task_routes", {})
+DEFAULT_QUEUE = FLEET.get("fleet_default_queue", "celery")
+BROKER_KIND = FLEET.get("fleet_broker", "rabbitmq")
+RESULTS_KIND = FLEET.get("fleet_results", "rpc")
+SERIALIZER = FLEET.get("fleet_serializer", "json")
+QUEUE_TYPE = FLEET.get("fleet_queue_type", "classic")
+BROKER_SERVICE = {"rabbitmq": "rabbitmq-server", "redis": "redis-server"}[BROKER_KIND]
+# AMQP over TLS (the default): the verifier trusts the fleet's CA, made by site.yml into fleet_pki_dir.
+TLS = BROKER_KIND == "rabbitmq" and FLEET.get("fleet_tls", True)
+# Redis over TLS, where Redis is used: its certificate also names the broker container's address, since redis-py
+# checks the name it connects to.
+REDIS_TLS = FLEET.get("fleet_tls", True)
+CA_CERT = EPHEMERAL / "pki" / "ca.crt"
+# Mutual TLS (each connection presents a certificate from the fleet's CA and logs in with it, EXTERNAL) and signed
+# messages: the identities' keys and certificates are in the PKI directory site.yml made.
+MTLS = TLS and FLEET.get("fleet_tls_client_certs", False) is True
+SIGNING = FLEET.get("fleet_message_signing", False) is True
+IDENTITIES = EPHEMERAL / "pki" / "identities"
+# The name in the broker's certificate; the verifier connects to the container's address, from outside its network.
+BROKER_NAME = "broker"
+
+mtls_only = pytest.mark.skipif(not MTLS, reason="mutual TLS is off in this scenario (fleet_tls_client_certs)")
+password_login_only = pytest.mark.skipif(MTLS, reason="with mutual TLS the certificate is the identity, not a password")
+signing_only = pytest.mark.skipif(not SIGNING, reason="message signing is off in this scenario (fleet_message_signing)")
+rabbitmq_only = pytest.mark.skipif(BROKER_KIND != "rabbitmq", reason="the fleet's broker is not RabbitMQ")
+redis_only = pytest.mark.skipif(BROKER_KIND != "redis", reason="the fleet's broker is not Redis")
+
+
+def generated_password(name):
+    """A password the base config generated into the ephemeral directory, with the fixed suffix."""
+    return (EPHEMERAL / name).read_text().split()[0] + PASSWORD_SUFFIX
+
+
+def generated_secrets():
+    """The files of the secrets generated for this run (passwords, the Erlang cookie)."""
+    return [file for file in EPHEMERAL.iterdir() if file.is_file() and file.name.endswith(("_password", "_cookie"))]
+
+
+def converge(hosts, *extra_args):
+    """Run site.yml again on ``hosts`` (and localhost) with extra ansible-playbook arguments; return its output."""
+    env = dict(
+        os.environ,
+        ANSIBLE_ROLES_PATH=str(PROJECT / "roles"),
+        ANSIBLE_CONNECTION_PLUGINS=str(PROJECT / "plugins" / "connection"),
+        ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
+        ANSIBLE_FORCE_COLOR="0",
+    )
+    command = [
+        shutil.which("ansible-playbook"),
+        "-i",
+        str(_INVENTORY),
+        str(PROJECT / "site.yml"),
+        "--limit",
+        ",".join(["localhost", *hosts]),
+        *extra_args,
+    ]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    # Every task that handles a secret has no_log: no generated password shows in the output of a run.
+    leaked = [file.name for file in generated_secrets() if file.read_text().split()[0] in done.stdout + done.stderr]
+    assert leaked == [], f"site.yml printed the secret(s) {leaked}"
+    return done.stdout
+
+
+def main_pid(host, unit):
+    """The main process of ``unit`` on ``host`` (0 when it is not running)."""
+    return int(host.check_output(f"systemctl show --property MainPID --value {unit}"))
