@@ -79,11 +79,26 @@ def converge(hosts, *extra_args):
         *extra_args,
     ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
-    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert done.returncode == 0, failure_excerpt(done.stdout + "\n" + done.stderr)
     # Every task that handles a secret has no_log: no generated password shows in the output of a run.
     leaked = [file.name for file in generated_secrets() if file.read_text().split()[0] in done.stdout + done.stderr]
     assert leaked == [], f"site.yml printed the secret(s) {leaked}"
     return done.stdout
+
+
+def failure_excerpt(output, context=12, tail=40):
+    """The lines of an ansible-playbook ``output`` that say what failed (each with the task before it), then its tail.
+
+    A failed run's last lines are the recap; the task that failed may be hundreds of lines earlier.
+    """
+    lines = output.splitlines()
+    marks = ("fatal:", "failed:", "[ERROR]", "An exception occurred")
+    picked = []
+    for index, line in enumerate(lines):
+        if line.lstrip().startswith(marks):
+            picked.extend(range(max(0, index - context), min(len(lines), index + context)))
+    failing = [lines[index] for index in dict.fromkeys(picked)]
+    return "\n".join([*failing, "[... the run's last lines:]", *lines[-tail:]])
 
 
 def main_pid(host, unit):
