@@ -6,8 +6,9 @@ from celery_worker import (
     celery_worker_pip_download_args,
     celery_worker_platform_tags,
     celery_worker_python,
-    celery_worker_restart_units,
+    celery_worker_unit_inputs,
     celery_worker_uv_compile_args,
+    celery_worker_wheels_to_reinstall,
 )
 
 BOOKWORM = celery_worker_python("3.11.2 311 x86_64 2.36")
@@ -81,13 +82,38 @@ def test_instances_get_the_role_defaults_where_they_set_nothing():
     ]
 
 
-def _started(unit, changed):
-    return {"item": {"unit": unit}, "changed": changed}
+def test_each_unit_reads_its_own_unit_files_and_what_the_host_shares():
+    instances = celery_worker_full_instances([{"name": "default"}, {"name": "io"}], DEFAULTS)
+    units = celery_worker_unit_inputs(instances, ["/etc/celery-fleet/worker.env"], ["/etc/celery-fleet/beat.env"])
+    assert [unit["name"] for unit in units] == [
+        "celery-worker-default.service",
+        "celery-worker-io.service",
+        "celery-beat.service",
+    ]
+    assert units[0]["inputs"] == [
+        "/etc/systemd/system/celery-worker-default.service",
+        "/etc/systemd/system/celery-worker-default.service.d",
+        "/etc/celery-fleet/worker.env",
+    ]
+    # Beat's schedule is beat's alone: a new schedule restarts beat, not the workers.
+    assert units[2]["inputs"][-2:] == ["/etc/celery-fleet/worker.env", "/etc/celery-fleet/beat.env"]
+    assert all("/etc/celery-fleet/beat.env" not in unit["inputs"] for unit in units[:2])
 
 
-def test_only_changed_units_restart_unless_something_shared_changed():
-    started = [_started("a.service", False), _started("b.service", False), _started("c.service", True)]
-    units = [_started("a.service", True), _started("b.service", False), _started("c.service", True)]
-    assert celery_worker_restart_units(started, units, False) == ["a.service"]
-    # c was only just started: it already runs the new state.
-    assert celery_worker_restart_units(started, units, True) == ["a.service", "b.service"]
+def test_a_host_without_beat_checks_only_its_worker_units():
+    instances = celery_worker_full_instances([{"name": "default"}], DEFAULTS)
+    units = celery_worker_unit_inputs(instances, [], None)
+    assert [unit["name"] for unit in units] == ["celery-worker-default.service"]
+
+
+def test_a_rebuilt_wheel_of_the_same_version_is_reinstalled_until_the_install_is_recorded():
+    local = ["app-1.0-py3-none-any.whl", "client-1.0-py3-none-any.whl"]
+    available = {"app-1.0-py3-none-any.whl": "new", "client-1.0-py3-none-any.whl": "same"}
+    installed = {"app-1.0-py3-none-any.whl": "old", "client-1.0-py3-none-any.whl": "same"}
+    assert celery_worker_wheels_to_reinstall(local, available, installed) == ["app-1.0-py3-none-any.whl"]
+    assert celery_worker_wheels_to_reinstall(local, available, available) == []
+
+
+def test_a_new_version_is_left_to_the_plain_install():
+    local = ["app-2.0-py3-none-any.whl"]
+    assert celery_worker_wheels_to_reinstall(local, {local[0]: "x"}, {"app-1.0-py3-none-any.whl": "y"}) == []

@@ -60,16 +60,21 @@ def generated_secrets():
     return [file for file in EPHEMERAL.iterdir() if file.is_file() and file.name.endswith(("_password", "_cookie"))]
 
 
-def converge(hosts, *extra_args):
-    """Run site.yml again on ``hosts`` (and localhost) with extra ansible-playbook arguments; return its output."""
-    env = dict(
+def converge_env():
+    """The environment of an ansible-playbook run of site.yml against the scenario (the project's plugins)."""
+    return dict(
         os.environ,
         ANSIBLE_ROLES_PATH=str(PROJECT / "roles"),
         ANSIBLE_CONNECTION_PLUGINS=str(PROJECT / "plugins" / "connection"),
         ANSIBLE_FILTER_PLUGINS=str(PROJECT / "plugins" / "filter"),
+        ANSIBLE_LIBRARY=str(PROJECT / "plugins" / "modules"),
         ANSIBLE_FORCE_COLOR="0",
     )
-    command = [
+
+
+def converge_command(hosts, *extra_args):
+    """The command that runs site.yml again on ``hosts`` (and localhost) with extra ansible-playbook arguments."""
+    return [
         shutil.which("ansible-playbook"),
         "-i",
         str(_INVENTORY),
@@ -78,11 +83,23 @@ def converge(hosts, *extra_args):
         ",".join(["localhost", *hosts]),
         *extra_args,
     ]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
-    assert done.returncode == 0, failure_excerpt(done.stdout + "\n" + done.stderr)
+
+
+def run_converge(hosts, *extra_args):
+    """Run site.yml again on ``hosts``; return the finished process, whether it passed or not."""
+    done = subprocess.run(
+        converge_command(hosts, *extra_args), env=converge_env(), capture_output=True, text=True, timeout=900
+    )
     # Every task that handles a secret has no_log: no generated password shows in the output of a run.
     leaked = [file.name for file in generated_secrets() if file.read_text().split()[0] in done.stdout + done.stderr]
     assert leaked == [], f"site.yml printed the secret(s) {leaked}"
+    return done
+
+
+def converge(hosts, *extra_args):
+    """Run site.yml again on ``hosts`` (and localhost) with extra ansible-playbook arguments; return its output."""
+    done = run_converge(hosts, *extra_args)
+    assert done.returncode == 0, failure_excerpt(done.stdout + "\n" + done.stderr)
     return done.stdout
 
 

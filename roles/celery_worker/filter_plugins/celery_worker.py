@@ -1,4 +1,4 @@
-"""Filters of the celery_worker role: worker instances, what to restart, and the wheelhouse's platform tags.
+"""Filters of the celery_worker role: worker instances, what each unit reads, and the wheelhouse's platform tags.
 
 Used by the role's vars/main.yml and tasks/install.yml; unit tests in tests/test_celery_worker_filters.py.
 """
@@ -68,19 +68,35 @@ def celery_worker_full_instances(instances, defaults):
     return result
 
 
-def celery_worker_restart_units(started_results, unit_results, shared_change):
-    """The units to restart: every running one when something they share changed, else those whose unit changed.
+def celery_worker_unit_inputs(instances, shared_inputs, beat_inputs=None):
+    """What each unit reads when it starts, for the restart decision (plugins/modules/systemd_stale_units.py).
 
-    ``started_results``/``unit_results``: the registered loop results of starting the units and writing them. A
-    unit that was only just started (changed) already runs the new state and is left alone.
+    ``instances``: the full instances (``celery_worker_full_instances``); ``shared_inputs``: the paths every unit
+    reads (env file, certificates, the virtualenv's site-packages); ``beat_inputs``: beat's own paths beside those,
+    or None where this host runs no beat. Each unit also reads its unit file and its drop-in directory.
+    -> [{"name": unit, "inputs": [paths]}], worker units first, then beat.
     """
-    changed_units = {result["item"]["unit"] for result in unit_results if result.get("changed")}
+    names = [instance["unit"] for instance in instances]
+    if beat_inputs is not None:
+        names.append("celery-beat.service")
     units = []
-    for started in started_results:
-        unit = started["item"]["unit"]
-        if not started.get("changed") and (shared_change or unit in changed_units):
-            units.append(unit)
+    for name in names:
+        own = [f"/etc/systemd/system/{name}", f"/etc/systemd/system/{name}.d"]
+        extra = list(beat_inputs or []) if name == "celery-beat.service" else []
+        units.append({"name": name, "inputs": [*own, *shared_inputs, *extra]})
     return units
+
+
+def celery_worker_wheels_to_reinstall(local_wheels, available, installed):
+    """The local wheels (the tasks package's, the extra projects') to reinstall with --force-reinstall.
+
+    ``available``: file name -> checksum of the wheels in the host's wheelhouse; ``installed``: the same for the
+    wheels the last complete install put into the virtualenv. A wheel whose name (so its version) was installed
+    with other content is "already satisfied" for pip and must be forced; a new name is a new version, which the
+    plain install upgrades to. Read from what the host recorded, so an install that was interrupted after the new
+    wheel was copied is finished by the next run.
+    """
+    return [name for name in local_wheels if name in installed and installed[name] != available[name]]
 
 
 class FilterModule:

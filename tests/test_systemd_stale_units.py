@@ -1,0 +1,110 @@
+"""The restart decision (plugins/modules/systemd_stale_units.py): a running unit is stale when it started before the
+newest of its inputs was written, or systemd holds an older definition of it."""
+
+import os
+from datetime import UTC, datetime
+
+import pytest
+from systemd_stale_units import decide, newest_input, parse_show, parse_timestamp, stale_units
+
+START = "Sun 2026-12-06 05:12:01.500000 UTC"
+STARTED_AT = datetime(2026, 12, 6, 5, 12, 1, 500000, tzinfo=UTC).timestamp()
+
+
+def running(started=START, reload="no", state="active"):
+    return {"ActiveState": state, "ExecMainStartTimestamp": started, "NeedDaemonReload": reload}
+
+
+def test_systemctl_show_blocks_parse_in_the_order_of_the_units():
+    output = (
+        "Id=a.service\nActiveState=active\nExecMainStartTimestamp=" + START + "\nNeedDaemonReload=no\n\n"
+        "Id=b.service\nActiveState=inactive\nExecMainStartTimestamp=\nNeedDaemonReload=no\n"
+    )
+    blocks = parse_show(output)
+    assert [block["Id"] for block in blocks] == ["a.service", "b.service"]
+    assert blocks[0]["ExecMainStartTimestamp"] == START
+    assert blocks[1]["ExecMainStartTimestamp"] == ""
+
+
+def test_timestamps_keep_their_microseconds_and_a_missing_one_is_none():
+    assert parse_timestamp(START) == STARTED_AT
+    assert parse_timestamp("Sun 2026-12-06 05:12:01.500001 UTC") > STARTED_AT
+    assert parse_timestamp("") is None
+    assert parse_timestamp("n/a") is None
+
+
+def test_an_input_written_after_the_start_makes_the_unit_stale():
+    reason = decide(running(), ("/etc/celery-fleet/worker.env", STARTED_AT + 0.000001))
+    assert reason == "/etc/celery-fleet/worker.env changed after its main process started"
+
+
+def test_inputs_written_before_the_start_leave_the_unit_alone():
+    # The interrupted run's case turned around: the restart (or a crash restart by systemd) came after the write.
+    assert decide(running(), ("/etc/celery-fleet/worker.env", STARTED_AT - 0.000001)) is None
+
+
+def test_a_unit_that_does_not_run_is_never_stale():
+    # Starting it reads the inputs as they are; the role's start task does that.
+    for state in ("inactive", "failed", "deactivating"):
+        assert decide(running(state=state), ("/x", STARTED_AT + 60)) is None
+
+
+def test_a_unit_whose_definition_changed_on_disk_is_stale_whatever_the_times():
+    assert decide(running(reload="yes"), (None, None)) == "its unit files changed since systemd loaded them"
+
+
+def test_a_unit_with_no_existing_inputs_is_not_stale():
+    assert decide(running(), (None, None)) is None
+
+
+def test_newest_input_skips_missing_paths_and_expands_globs():
+    times = {"/a": 10.0, "/venv/lib/python3.11/site-packages": 30.0, "/c": 20.0}
+
+    def mtime(path):
+        if path not in times:
+            raise FileNotFoundError(path)
+        return times[path]
+
+    def expand(pattern):
+        assert pattern == "/venv/lib/python3*/site-packages"
+        return ["/venv/lib/python3.11/site-packages"]
+
+    paths = ["/a", "/missing", "/venv/lib/python3*/site-packages", "/c"]
+    assert newest_input(paths, mtime, expand) == ("/venv/lib/python3.11/site-packages", 30.0)
+    assert newest_input(["/missing"], mtime, expand) == (None, None)
+
+
+def test_newest_input_reads_the_real_files(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.write_text("x")
+    new.write_text("y")
+    new_time = old.stat().st_mtime + 5
+    os.utime(new, (new_time, new_time))
+    assert newest_input([str(old), str(new), str(tmp_path / "gone")]) == (str(new), new_time)
+
+
+def test_the_result_names_only_the_stale_units_and_whether_systemd_must_reload():
+    units = [
+        {"name": "celery-worker-default.service", "inputs": ["/new"]},
+        {"name": "celery-worker-io.service", "inputs": ["/old"]},
+        {"name": "celery-beat.service", "inputs": ["/old"]},
+    ]
+    states = [running(), running(), running(reload="yes")]
+    times = {"/new": STARTED_AT + 1, "/old": STARTED_AT - 1}
+    result = stale_units(units, states, lambda paths: (paths[0], times[paths[0]]))
+    assert result["stale"] == ["celery-worker-default.service", "celery-beat.service"]
+    assert result["daemon_reload"] is True
+    assert result["units"]["celery-worker-io.service"]["stale"] is None
+    assert result["units"]["celery-worker-default.service"]["newest_input"] == "/new"
+
+
+def test_nothing_to_do_reports_nothing():
+    units = [{"name": "redis-server.service", "inputs": ["/etc/redis/redis.conf"]}]
+    result = stale_units(units, [running()], lambda paths: (paths[0], STARTED_AT - 3600))
+    assert result["stale"] == []
+    assert result["daemon_reload"] is False
+
+
+def test_a_mismatch_between_units_and_systemctl_output_is_an_error():
+    with pytest.raises(ValueError, match="described 1 units, expected 2"):
+        stale_units([{"name": "a"}, {"name": "b"}], [running()], lambda paths: (None, None))
