@@ -81,7 +81,7 @@ def test_a_failed_batch_then_a_killed_run_are_finished_by_a_plain_rerun(hosts, w
     try:
         failed = run_converge(["worker1", "worker2"], "-e", "fleet_broker_heartbeat=27")
         assert failed.returncode != 0
-        assert "fatal: [worker1]" in failed.stdout, failed.stdout[-3000:]
+        assert "failed: [worker1]" in failed.stdout + failed.stderr, failed.stdout[-3000:]
         # The failed batch stopped the rollout: worker2 has the new configuration on disk and runs the old one.
         assert env_file_heartbeat(worker2) == "27"
         assert heartbeat(worker2, "celery-worker-io") == "10"
