@@ -5,7 +5,7 @@ import os
 from datetime import UTC, datetime
 
 import pytest
-from systemd_stale_units import decide, newest_input, parse_show, parse_timestamp, stale_units
+from systemd_stale_units import applied_time, decide, newest_input, parse_show, parse_timestamp, stale_units
 
 START = "Sun 2026-12-06 05:12:01.500000 UTC"
 STARTED_AT = datetime(2026, 12, 6, 5, 12, 1, 500000, tzinfo=UTC).timestamp()
@@ -108,3 +108,21 @@ def test_nothing_to_do_reports_nothing():
 def test_a_mismatch_between_units_and_systemctl_output_is_an_error():
     with pytest.raises(ValueError, match="described 1 units, expected 2"):
         stale_units([{"name": "a"}, {"name": "b"}], [running()], lambda paths: (None, None))
+
+
+def test_a_unit_that_records_when_it_applied_its_inputs_is_judged_by_that_record():
+    # A oneshot that loads firewall rules is reloaded, not restarted: its start time says nothing of the reload.
+    long_ago = running(started="Sun 2026-01-04 00:00:00.000000 UTC")
+    assert decide(long_ago, ("/etc/rabbitmq/celery-fleet-firewall.nft", STARTED_AT), applied=STARTED_AT + 1) is None
+    reason = decide(long_ago, ("/etc/rabbitmq/celery-fleet-firewall.nft", STARTED_AT + 2), applied=STARTED_AT + 1)
+    assert reason == "/etc/rabbitmq/celery-fleet-firewall.nft changed after it last applied its inputs"
+    # No record (the unit predates its marker, or the host rebooted into an older unit): stale, so it is reloaded.
+    assert decide(long_ago, ("/x", STARTED_AT), applied=None) == "/x changed after it last applied its inputs"
+
+
+def test_the_marker_time_is_read_from_the_file(tmp_path):
+    marker = tmp_path / "applied"
+    assert applied_time(None) is False
+    assert applied_time(str(marker)) is None
+    marker.write_text("")
+    assert applied_time(str(marker)) == marker.stat().st_mtime

@@ -44,6 +44,12 @@ options:
         type: list
         elements: path
         default: []
+      applied_marker:
+        description:
+          - A file the unit touches whenever it applies its inputs (on start and on reload), whose modification
+            time then counts instead of the main process's start time. For a unit that is reloaded rather than
+            restarted, such as a oneshot that loads firewall rules; a missing marker makes a running unit stale.
+        type: path
 author: celery-fleet
 """
 
@@ -109,35 +115,51 @@ def newest_input(paths, mtime=os.path.getmtime, expand=glob.glob):
     return newest
 
 
-def decide(state, newest):
+def decide(state, newest, applied=False):
     """Whether a unit is stale, and why: ``state`` is its `systemctl show` block, ``newest`` its (path, mtime).
 
-    Returns None when the unit runs what is installed (or does not run), else the reason as a sentence.
+    ``applied``: False to compare with the main process's start time; else the time the unit last applied its
+    inputs by its own record (its marker's mtime), None when it has no record. Returns None when the unit runs what
+    is installed (or does not run), else the reason as a sentence.
     """
     if state.get("ActiveState") not in RUNNING_STATES:
         return None
     if state.get("NeedDaemonReload") == "yes":
         return "its unit files changed since systemd loaded them"
-    started = parse_timestamp(state.get("ExecMainStartTimestamp", ""))
+    if applied is False:
+        since, when = parse_timestamp(state.get("ExecMainStartTimestamp", "")), "its main process started"
+    else:
+        since, when = applied, "it last applied its inputs"
     path, modified = newest
     if path is None:
         return None
-    if started is None or modified > started:
-        return f"{path} changed after its main process started"
+    if since is None or modified > since:
+        return f"{path} changed after {when}"
     return None
 
 
-def stale_units(units, states, newest_of):
+def applied_time(marker, mtime=os.path.getmtime):
+    """False when the unit has no marker (its start time counts), else the marker's mtime, None if it is missing."""
+    if not marker:
+        return False
+    try:
+        return mtime(marker)
+    except FileNotFoundError:
+        return None
+
+
+def stale_units(units, states, newest_of, applied_of=applied_time):
     """The decision for every unit: ``states`` are their `systemctl show` blocks in the same order.
 
-    ``newest_of(paths)`` -> (path, mtime). Returns the module's result (stale, daemon_reload, units).
+    ``newest_of(paths)`` -> (path, mtime); ``applied_of(marker)`` -> ``applied`` of ``decide``. Returns the
+    module's result (stale, daemon_reload, units).
     """
     if len(states) != len(units):
         raise ValueError(f"systemctl show described {len(states)} units, expected {len(units)}")
     report, stale = {}, []
     for unit, state in zip(units, states, strict=True):
         newest = newest_of(unit.get("inputs") or [])
-        reason = decide(state, newest)
+        reason = decide(state, newest, applied_of(unit.get("applied_marker")))
         if reason:
             stale.append(unit["name"])
         report[unit["name"]] = {
@@ -167,6 +189,7 @@ def main():
                 "options": {
                     "name": {"type": "str", "required": True},
                     "inputs": {"type": "list", "elements": "path", "default": []},
+                    "applied_marker": {"type": "path"},
                 },
             }
         },
