@@ -48,6 +48,24 @@ fi
 
 playbook() { "$venv/bin/ansible-playbook" -i inventory/lab "$@"; }
 
+# One lab per machine: its containers have fixed names and publish a fixed port, and each checkout has its own
+# secrets and CA. playbooks/lab.yml labels the containers with the checkout that made them; another checkout's
+# `make lab` or `make lab-down` refuses to touch them, instead of taking them over with new secrets.
+lab_owner() {  # the checkout that owns this machine's lab; empty when there is none (or it predates the label)
+  command -v podman >/dev/null || return 0
+  podman ps --all --filter "label=celery-fleet-lab=celery-fleet-lab" \
+    --format '{{index .Labels "celery-fleet-lab.checkout"}}' 2>/dev/null | { grep -v '^<no value>$' || true; } |
+    sort -u | head -n 1
+}
+owner="$(lab_owner)"
+if [ -n "$owner" ] && [ "$owner" != "$(pwd -P)" ]; then
+  containers=$(podman ps --all --filter "label=celery-fleet-lab=celery-fleet-lab" --format '{{.Names}}' | xargs)
+  fail "this machine's lab belongs to another checkout: $owner
+Its containers ($containers) hold that checkout's secrets and CA; this checkout ($(pwd -P)) leaves them alone.
+To remove that lab:  cd $owner && make lab-down
+If that checkout is gone:  podman rm -f $containers && podman network rm celery-fleet-lab"
+fi
+
 case "$action" in
   down)
     if [ ! -x "$venv/bin/ansible-playbook" ] || ! command -v podman >/dev/null; then

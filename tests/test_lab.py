@@ -1,9 +1,10 @@
 """The README's main command, end to end: `make lab` on this machine, as a newcomer runs it.
 
 Runs the real commands (make lab, make lab-down, the stock celery CLI) against real containers, in order:
-a taken port fails early; a fresh lab converges and runs tasks; a second run changes nothing; the client env file
-works from this machine; adding worker3 to the lab inventory as documented adds a worker and changes nothing
-else; make lab-down removes the containers, the network and .lab/, and keeps the base image.
+a taken port fails early; a fresh lab converges and runs tasks; a second run changes nothing; another checkout's
+make lab and make lab-down leave the running lab alone; the client env file works from this machine; adding worker3
+to the lab inventory as documented adds a worker and changes nothing else; make lab-down removes the containers,
+the network and .lab/, and keeps the base image.
 """
 
 import json
@@ -123,6 +124,34 @@ def test_second_make_lab_reuses_everything_and_changes_nothing():
     assert set(re.findall(r"changed=(\d+)", output)) == {"0"}, output[-4000:]
 
 
+def test_a_second_checkout_leaves_the_running_lab_alone(tmp_path):
+    """Another checkout's make lab and lab-down refuse, naming the checkout that owns the lab and how to remove it."""
+    other = tmp_path / "other-checkout"
+    shutil.copytree(REPO, other, ignore=shutil.ignore_patterns(".venv", ".lab", ".bench", ".git", "__pycache__"))
+    owner = str(REPO.resolve())
+    for action in ("up", "down"):
+        result = run(str(other / "scripts" / "lab.sh"), action, check=False, timeout=120)
+        output = result.stdout + result.stderr
+        assert result.returncode != 0, output[-3000:]
+        assert f"this machine's lab belongs to another checkout: {owner}" in output, output[-3000:]
+        assert f"cd {owner} && make lab-down" in output
+    assert not (other / ".lab").exists()
+    labels = run(
+        "podman",
+        "ps",
+        "--all",
+        "--filter",
+        f"label={LABEL}",
+        "--format",
+        '{{index .Labels "celery-fleet-lab.checkout"}}',
+    )
+    assert set(labels.stdout.split()) == {owner}
+    # The first checkout's lab still works with its own client env file.
+    assert client(str(BIN / "celery"), "call", "fleet.add", "--args", "[1, 2]").returncode == 0
+    ping = monitor(str(BIN / "celery"), "inspect", "ping").stdout
+    assert "default@worker1: OK" in ping
+
+
 def test_client_env_file_works_with_the_stock_celery_cli():
     env_file = LAB_DIR / "client.env"
     assert env_file.stat().st_mode & 0o777 == 0o600
@@ -195,7 +224,7 @@ def test_adding_worker3_to_the_lab_inventory_adds_a_worker_and_changes_nothing_e
     # On the broker, only its firewall changed: it now lets worker3 in (the rules, then their reload).
     assert changed_tasks(site_output, "mq") == [
         "rabbitmq : Write the broker's firewall rules",
-        "RUNNING HANDLER [rabbitmq : Reload the broker's firewall]",
+        "rabbitmq : Load the broker's new firewall rules",
     ]
     # worker3 serves every group (no fleet_worker_serves) and takes its share of the work.
     ping = monitor(str(BIN / "celery"), "inspect", "ping").stdout
