@@ -73,7 +73,7 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, role docs in st
 unit: venv bench-deps ## Unit tests: the tasks package (app/), the client library (client/), the PKI, the preflight, the filters, the restart decision, the bench report
 	cd app && pytest -q
 	cd client && pytest -q
-	pytest -q -p no:cacheprovider tests/test_preflight.py tests/test_client_settings.py tests/test_pki.py tests/test_bench_report.py \
+	pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/test_preflight.py tests/test_client_settings.py tests/test_pki.py tests/test_bench_report.py \
 	  tests/test_fleet_wiring.py tests/test_celery_worker_filters.py tests/test_rabbitmq_filters.py tests/test_celery_env.py \
 	  tests/test_pins.py tests/test_systemd_stale_units.py
 
