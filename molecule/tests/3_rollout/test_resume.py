@@ -3,7 +3,7 @@
 Mark `resume` (the default scenario only: molecule/default/molecule.yml). The fleet is left split between
 configurations on purpose, first by a failed batch, then by a killed run; the test checks that it is split, then
 re-runs site.yml plainly and checks, from the running processes (/proc/PID/environ), not from files, that every
-unit runs what is installed. The worker hosts keep the last heartbeat; 3_rollout's next test deploys anew.
+unit runs what is installed. The worker hosts keep the last heartbeat.
 That a re-run with nothing to do restarts nothing is molecule's idempotence step: a restart reports a change.
 """
 

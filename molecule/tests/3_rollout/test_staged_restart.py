@@ -2,10 +2,10 @@
 
 Mark `resume` (the default scenario only). `--skip-tags celery_fleet_restart` writes configuration and restarts
 nothing: the state that a run interrupted between RabbitMQ's configuration and its restart leaves. The next plain
-run must restart the node onto it, proved by the running node's own setting. Runs last in 3_rollout (the broker
-keeps the changed setting). Both runs are narrowed to RabbitMQ's configuration (`--tags rabbitmq_config`: the
-preflight, the PKI and the broker's users, about 50 s a run here, are not what this is about); test_resume.py
-proves plain re-runs of the whole site.yml.
+run must restart the node onto it, proved by the running node's own setting. Runs last in 3_rollout, in the default
+scenario only, which ends there (the broker keeps the changed setting). Both runs are narrowed to RabbitMQ's
+configuration (`--tags rabbitmq_config`: the preflight, the PKI and the broker's users, most of a run's time, are
+not what this is about); test_resume.py proves plain re-runs of the whole site.yml.
 """
 
 import re
