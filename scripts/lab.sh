@@ -51,15 +51,14 @@ playbook() { "$venv/bin/ansible-playbook" -i inventory/lab "$@"; }
 # One lab per machine: its containers have fixed names and publish a fixed port, and each checkout has its own
 # secrets and CA. playbooks/lab.yml labels the containers with the checkout that made them; another checkout's
 # `make lab` or `make lab-down` refuses to touch them, instead of taking them over with new secrets.
-lab_owner() {  # the checkout that owns this machine's lab; empty when there is none (or it predates the label)
-  command -v podman >/dev/null || return 0
-  podman ps --all --filter "label=celery-fleet-lab=celery-fleet-lab" \
-    --format '{{index .Labels "celery-fleet-lab.checkout"}}' 2>/dev/null | { grep -v '^<no value>$' || true; } |
-    sort -u | head -n 1
-}
-owner="$(lab_owner)"
+lab_label=celery-fleet-lab  # playbooks/lab.yml's __lab_label; its value is the lab's network
+# "container|checkout" for each of this machine's lab containers (a lab older than the label has no checkout path).
+lab_containers="$(command -v podman >/dev/null &&
+  podman ps --all --filter "label=$lab_label=celery-fleet-lab" \
+    --format "{{.Names}}|{{index .Labels \"$lab_label.checkout\"}}" 2>/dev/null || true)"
+owner="$(awk -F'|' '$2 ~ /^\// {print $2; exit}' <<<"$lab_containers")"
 if [ -n "$owner" ] && [ "$owner" != "$(pwd -P)" ]; then
-  containers=$(podman ps --all --filter "label=celery-fleet-lab=celery-fleet-lab" --format '{{.Names}}' | xargs)
+  containers=$(awk -F'|' '{print $1}' <<<"$lab_containers" | xargs)
   fail "this machine's lab belongs to another checkout: $owner
 Its containers ($containers) hold that checkout's secrets and CA; this checkout ($(pwd -P)) leaves them alone.
 To remove that lab:  cd $owner && make lab-down

@@ -76,14 +76,13 @@ def celery_worker_unit_inputs(instances, shared_inputs, beat_inputs=None):
     or None where this host runs no beat. Each unit also reads its unit file and its drop-in directory.
     -> [{"name": unit, "inputs": [paths]}], worker units first, then beat.
     """
-    names = [instance["unit"] for instance in instances]
+
+    def unit(name, inputs):
+        return {"name": name, "inputs": [f"/etc/systemd/system/{name}", f"/etc/systemd/system/{name}.d", *inputs]}
+
+    units = [unit(instance["unit"], shared_inputs) for instance in instances]
     if beat_inputs is not None:
-        names.append("celery-beat.service")
-    units = []
-    for name in names:
-        own = [f"/etc/systemd/system/{name}", f"/etc/systemd/system/{name}.d"]
-        extra = list(beat_inputs or []) if name == "celery-beat.service" else []
-        units.append({"name": name, "inputs": [*own, *shared_inputs, *extra]})
+        units.append(unit("celery-beat.service", [*shared_inputs, *beat_inputs]))
     return units
 
 
