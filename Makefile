@@ -29,7 +29,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help deps host-deps venv images lab lab-down lint unit lab-test examples-deps molecule faults test bench-deps bench clean
+.PHONY: help deps host-deps venv images lab lab-down lint unit lab-test examples-deps molecule faults cluster-faults test bench-deps bench clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -57,7 +57,7 @@ deps: host-deps venv ## Install everything the other targets need
 images: host-deps ## Build the local Debian base images (once; reused afterwards)
 	@for d in bookworm trixie; do scripts/base-image.sh $$d; done
 
-lab: ## Start the fleet in containers here and run tasks through it (LAB_AMQP_PORT=5671, LAB_DISTRO=bookworm)
+lab: ## Start the fleet in containers here and run tasks through it (LAB_AMQP_PORT=5671, LAB_DISTRO=bookworm, LAB_BROKERS=1|3)
 	@scripts/lab.sh up
 
 lab-down: ## Remove the lab's containers, network and generated files (.lab/)
@@ -70,12 +70,12 @@ lint: venv ## yamllint, ansible-lint (production profile), ruff, role docs in st
 	ruff format --check .
 	python scripts/role-docs.py --check
 
-unit: venv bench-deps ## Unit tests: the tasks package (app/), the client library (client/), the PKI, the preflight, the filters, the restart decision, the bench report
+unit: venv bench-deps ## Unit tests: the tasks package (app/), the client library (client/), the PKI, the preflight, the filters, the restart decision, the bench and fault reports
 	cd app && pytest -q
 	cd client && pytest -q
 	pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/test_preflight.py tests/test_client_settings.py tests/test_pki.py tests/test_bench_report.py \
 	  tests/test_fleet_wiring.py tests/test_celery_worker_filters.py tests/test_rabbitmq_filters.py tests/test_celery_env.py \
-	  tests/test_pins.py tests/test_systemd_stale_units.py
+	  tests/test_pins.py tests/test_systemd_stale_units.py tests/test_fault_report.py
 
 lab-test: deps examples-deps ## The README's main command end to end: make lab twice, the client env file, the example clients, worker3, lab-down
 	pytest -v -p no:cacheprovider tests/test_lab.py
@@ -94,6 +94,11 @@ faults: deps images ## The fault-injection suite alone, against the default scen
 	molecule create
 	molecule converge
 	PYTEST_ADDOPTS="-k test_faults" molecule verify
+
+cluster-faults: deps images ## The cluster's fault suite alone, against the strict scenario's 3 nodes; writes its table into docs/cluster.md
+	molecule create -s strict
+	molecule converge -s strict
+	PYTEST_ADDOPTS="-k test_cluster_faults" FLEET_FAULTS_DOCS=1 molecule verify -s strict
 
 test: deps lint unit lab-test molecule ## Everything: lint, unit tests, the lab, molecule on every distro
 

@@ -5,7 +5,9 @@
 #   scripts/lab.sh down    (make lab-down)  remove the containers, the network and .lab/ (the base image stays)
 #
 # Settings (environment or make variables): LAB_AMQP_PORT (loopback port of the broker's AMQP over TLS, default 5671),
-# LAB_DISTRO (bookworm or trixie, default bookworm). Inventory: inventory/lab/.
+# LAB_DISTRO (bookworm or trixie, default bookworm), LAB_BROKERS (1, default, or 3: a RabbitMQ cluster, whose nodes
+# publish their AMQP ports on LAB_AMQP_PORT and the two ports after it). Inventory: inventory/lab/, and with
+# LAB_BROKERS=3 also inventory/lab-cluster/ (two more broker hosts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +22,14 @@ export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}"
 # Extra variables for the lab playbooks, from LAB_* settings.
 extra=(-e "lab_distro=$distro")
 [ -n "${LAB_AMQP_PORT:-}" ] && extra+=(-e "lab_amqp_host_port=$LAB_AMQP_PORT")
+brokers="${LAB_BROKERS:-1}"
+inventory=(-i inventory/lab)
+case "$brokers" in
+  1) ;;
+  3) inventory+=(-i inventory/lab-cluster) ;;
+  *) echo "lab: LAB_BROKERS must be 1 or 3 (a RabbitMQ cluster needs an odd number of nodes), not '$brokers'" >&2
+     exit 1 ;;
+esac
 
 steps=()
 step_start=$SECONDS
@@ -42,11 +52,11 @@ if [ "$(id -u)" != 0 ]; then
   command -v sudo >/dev/null || fail "the lab needs root (Debian packages, rootful podman) and sudo is not installed.
 Run it as root, e.g.:  su -c 'make lab'"
   sudo -n true 2>/dev/null || echo "lab: the lab needs root (Debian packages, rootful podman); asking sudo"
-  exec sudo --preserve-env=LAB_AMQP_PORT,LAB_DISTRO,ANSIBLE_FORCE_COLOR,http_proxy,https_proxy,no_proxy \
+  exec sudo --preserve-env=LAB_AMQP_PORT,LAB_DISTRO,LAB_BROKERS,ANSIBLE_FORCE_COLOR,http_proxy,https_proxy,no_proxy \
     env LAB_OWNER="$(id -u):$(id -g)" "$0" "$@" || fail "sudo failed: run the lab as root or as a sudoer"
 fi
 
-playbook() { "$venv/bin/ansible-playbook" -i inventory/lab "$@"; }
+playbook() { "$venv/bin/ansible-playbook" "${inventory[@]}" "$@"; }
 
 # One lab per machine: its containers have fixed names and publish a fixed port, and each checkout has its own
 # secrets and CA. playbooks/lab.yml labels the containers with the checkout that made them; another checkout's
@@ -99,10 +109,19 @@ echo "ok"
 export ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
 export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.timer
 
-step "Containers: one broker and the workers of inventory/lab/hosts.yml (playbooks/lab.yml)"
-playbook playbooks/lab.yml "${extra[@]}"
+# A running lab keeps its number of brokers: a single node's queues are classic, a cluster's quorum, and the lab
+# does not move a running broker's queues from one type to the other (docs/cluster.md, "Not covered yet").
+if [ -f "$lab_dir/brokers" ] && [ "$(cat "$lab_dir/brokers")" != "$brokers" ] &&
+   [ -n "$(podman ps --all --quiet --filter label=celery-fleet-lab)" ]; then
+  fail "the running lab has $(cat "$lab_dir/brokers") broker(s), and LAB_BROKERS asks for $brokers.
+Remove it first (make lab-down), then: make lab LAB_BROKERS=$brokers"
+fi
 
-step "Converge the fleet: ansible-playbook -i inventory/lab site.yml"
+step "Containers: $brokers broker(s) and the workers of inventory/lab/hosts.yml (playbooks/lab.yml)"
+playbook playbooks/lab.yml "${extra[@]}"
+echo "$brokers" > "$lab_dir/brokers"
+
+step "Converge the fleet: ansible-playbook ${inventory[*]} site.yml"
 mkdir -p "$lab_dir"
 playbook site.yml "${extra[@]}" | tee "$lab_dir/site.log"
 changes=$(sed -n 's/.* changed=\([0-9]*\).*/\1/p' "$lab_dir/site.log" | awk '{s += $1} END {print s + 0}')

@@ -3,6 +3,7 @@
 import pytest
 from celery_worker import (
     celery_worker_full_instances,
+    celery_worker_installed_record,
     celery_worker_pip_download_args,
     celery_worker_platform_tags,
     celery_worker_python,
@@ -117,3 +118,13 @@ def test_a_rebuilt_wheel_of_the_same_version_is_reinstalled_until_the_install_is
 def test_a_new_version_is_left_to_the_plain_install():
     local = ["app-2.0-py3-none-any.whl"]
     assert celery_worker_wheels_to_reinstall(local, {local[0]: "x"}, {"app-1.0-py3-none-any.whl": "y"}) == []
+
+
+def test_a_package_switched_away_from_and_back_is_still_forced_when_rebuilt():
+    """A -> B -> rebuilt A of the same version: pip kept the old A in the virtualenv, so the record must too."""
+    a, b = "app-1.0-py3-none-any.whl", "acme-1.0-py3-none-any.whl"
+    after_a = celery_worker_installed_record(None, {a: "old"}, [a])
+    after_b = celery_worker_installed_record(after_a, {b: "b"}, [b])
+    assert after_b == {a: "old", b: "b"}
+    assert celery_worker_wheels_to_reinstall([a], {a: "new"}, after_b) == [a]
+    assert celery_worker_installed_record(after_b, {a: "new"}, [a]) == {a: "new", b: "b"}

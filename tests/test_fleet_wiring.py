@@ -5,11 +5,17 @@ import re
 import pytest
 from fleet_wiring import (
     FilterModule,
+    fleet_broker_certificates,
+    fleet_failover_url,
     fleet_host_address,
     fleet_host_addresses,
+    fleet_host_facts,
+    fleet_host_values,
     fleet_identities,
     fleet_longest_time_limit,
+    fleet_mixed_facts,
     fleet_permissions,
+    fleet_rabbitmq_nodes,
     fleet_routed_queues,
     fleet_served_queues,
     fleet_serves_by_host,
@@ -87,7 +93,14 @@ def test_names_are_trimmed_and_unique_in_order():
 
 def test_only_servers_with_names_get_certificates():
     servers = fleet_tls_servers({"broker": ["mq", "10.0.0.1"], "redis": []})
-    assert servers == [{"name": "broker", "names": ["mq", "10.0.0.1"], "sans": ["DNS:mq", "IP:10.0.0.1"]}]
+    assert servers == [
+        {"name": "broker", "names": ["mq", "10.0.0.1"], "sans": ["DNS:mq", "IP:10.0.0.1"], "usages": ["serverAuth"]}
+    ]
+
+
+def test_cluster_nodes_certificates_also_authenticate_them_as_clients():
+    servers = fleet_tls_servers({"broker-b1": ["b1"], "redis": ["r"]}, dual_use=["broker-b1"])
+    assert [server["usages"] for server in servers] == [["serverAuth", "clientAuth"], ["serverAuth"]]
 
 
 def test_identities_one_per_worker_host_then_client_and_monitor():
@@ -158,3 +171,53 @@ def test_monitoring_has_control_and_events_only():
     assert _matches(monitor["read_priv"], "celeryev.0f3c")
     assert not _matches(monitor["read_priv"], "celery")
     assert not _matches(monitor["write_priv"], "celery")
+
+
+def test_a_host_address_may_try_several_variables_in_order():
+    hostvars = {"b1": {"fleet_client_broker_address": "127.0.0.1", "fleet_broker_address": "10.0.0.1"}, "b2": {}}
+    addresses = fleet_host_addresses(["b1", "b2"], hostvars, "fleet_client_broker_address", "fleet_broker_address")
+    assert addresses == ["127.0.0.1", "b2"]
+    assert fleet_host_values(["b1", "b2"], {"b1": {"port": 5681}}, "port", 5671) == [5681, 5671]
+
+
+def test_a_cluster_url_lists_every_node_and_each_port():
+    url = fleet_failover_url("amqps", ["b1", "b2", "b3"], 5671, "fleet", "p/w", "fleet")
+    assert (
+        url == "amqps://fleet:p%2Fw@b1:5671/fleet;amqps://fleet:p%2Fw@b2:5671/fleet;amqps://fleet:p%2Fw@b3:5671/fleet"
+    )
+    assert fleet_failover_url("amqp", ["h", "h"], [5672, 5673], None, None, "v") == "amqp://h:5672/v;amqp://h:5673/v"
+    assert fleet_failover_url("amqps", ["one"], 5671, "u", None, "v") == fleet_url("amqps", "one", 5671, "u", None, "v")
+
+
+def test_node_names_come_from_the_facts_then_the_inventory_name():
+    hostvars = {
+        "b1.example.net": {"ansible_facts": {"hostname": "mq-a"}},
+        "b2.example.net": {},
+        "b3": {"fleet_rabbitmq_node": "rabbit@custom"},
+    }
+    assert fleet_rabbitmq_nodes(list(hostvars), hostvars) == ["rabbit@mq-a", "rabbit@b2", "rabbit@custom"]
+
+
+def test_one_broker_has_one_certificate_and_each_cluster_node_its_own():
+    hostvars = {
+        "b1": {"ansible_host": "10.0.0.1", "fleet_tls_broker_names": ["mq.example.net"], "ansible_facts": {}},
+        "b2": {"fleet_client_broker_address": "127.0.0.1", "ansible_facts": {"hostname": "node2"}},
+    }
+    assert fleet_broker_certificates(["b1"], hostvars, False) == {"broker": ["b1", "10.0.0.1", "mq.example.net"]}
+    assert fleet_broker_certificates(["b1", "b2"], hostvars, True) == {
+        "broker-b1": ["b1", "10.0.0.1", "mq.example.net"],
+        "broker-b2": ["b2", "127.0.0.1", "node2"],
+    }
+
+
+def test_a_cluster_of_mixed_releases_names_each_host_and_its_release():
+    hostvars = {
+        "mq1": {"ansible_facts": {"distribution_release": "bookworm"}},
+        "mq2": {"ansible_facts": {"distribution_release": "trixie"}},
+        "mq3": {},
+    }
+    facts = fleet_host_facts(["mq2", "mq1", "mq3"], hostvars, "distribution_release")
+    assert facts == {"mq2": "trixie", "mq1": "bookworm", "mq3": "unknown"}
+    assert fleet_mixed_facts(facts) == ["mq1: bookworm", "mq2: trixie", "mq3: unknown"]
+    same = fleet_host_facts(["mq1"], hostvars, "distribution_release") | {"mq4": "bookworm"}
+    assert fleet_mixed_facts(same) == []

@@ -5,6 +5,7 @@ preflight plays need no connection, so a case passes only if the preflight itsel
 message; had the preflight let the run through, the broker play would have ended "unreachable" instead.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -49,9 +50,9 @@ def inventory(tmp_path, fleet=None, broker=None, brokers=("mq1",), workers=None,
     return tmp_path / "hosts.yml"
 
 
-def site(hosts_file, playbook="site.yml", *extra_args):
+def site(hosts_file, playbook="site.yml", *extra_args, environ=None):
     """Run ``playbook`` (site.yml) against ``hosts_file``; return its exit code and output on one line."""
-    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
+    env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1", **(environ or {}))
     run = subprocess.run(
         [str(PLAYBOOK_BIN), "-i", str(hosts_file), *extra_args, playbook],
         cwd=REPO,
@@ -130,7 +131,14 @@ def without(mapping, key):
         ),
         (
             {"brokers": ("mq1", "mq2")},
-            'The inventory group "broker" (fleet_broker_group) must hold exactly one broker host; it holds 2',
+            'The inventory group "broker" (fleet_broker_group) must hold one broker host, or an odd number of three or '
+            "more (a cluster); it holds 2: mq1, mq2. A cluster keeps working while a majority of its nodes is up: with "
+            "2 nodes, losing 1 stops it, as with 1.",
+        ),
+        (
+            {"brokers": ("mq1", "mq2", "mq3", "mq4")},
+            "it holds 4: mq1, mq2, mq3, mq4. A cluster keeps working while a majority of its nodes is up: with 4 "
+            "nodes, losing 2 stops it, as with 3. Use 3 or 5 hosts (or 1).",
         ),
         (
             {"workers": {}},
@@ -242,6 +250,7 @@ def without(mapping, key):
         "cookie-missing",
         "cookie-too-short",
         "two-brokers",
+        "four-brokers",
         "no-workers",
         "route-to-unserved-queue",
         "default-queue-unserved-after-serves",
@@ -273,6 +282,47 @@ def test_bad_inventory_stops_before_any_change(tmp_path, case, expected):
     # Nothing was attempted on any host: the broker and worker plays never started.
     assert "PLAY [Set up the RabbitMQ broker]" not in output
     assert "unreachable=1" not in output
+
+
+def known_facts(tmp_path, hosts_file, facts):
+    """Ansible's fact cache (jsonfile) holding ``facts`` ({host: {fact: value}}), put there by set_fact (which needs
+    no connection): the preflight reads a cluster's facts from it instead of from the hosts, which these tests
+    cannot reach. Returns the environment that uses the cache."""
+    environ = {"ANSIBLE_CACHE_PLUGIN": "ansible.builtin.jsonfile", "ANSIBLE_CACHE_PLUGIN_CONNECTION": str(tmp_path)}
+    playbook = tmp_path / "facts.yml"
+    set_facts = {
+        "ansible.builtin.set_fact": {
+            "cacheable": True,
+            **{f"ansible_{name}": f"{{{{ facts[inventory_hostname].{name} }}}}" for name in next(iter(facts.values()))},
+        }
+    }
+    playbook.write_text(yaml.safe_dump([{"hosts": "broker", "gather_facts": False, "tasks": [set_facts]}]))
+    rc, output = site(hosts_file, str(playbook), "-e", json.dumps({"facts": facts}), environ=environ)
+    assert rc == 0, output[-3000:]
+    return environ
+
+
+CLUSTER = ("mq1", "mq2", "mq3")
+
+
+def test_a_cluster_of_mixed_debian_releases_stops_before_any_change(tmp_path):
+    releases = {"mq1": "bookworm", "mq2": "trixie", "mq3": "bookworm"}
+    hosts_file = inventory(tmp_path, brokers=CLUSTER)
+    facts = {h: {"distribution_release": r, "hostname": h} for h, r in releases.items()}
+    rc, output = site(hosts_file, environ=known_facts(tmp_path, hosts_file, facts))
+    assert rc != 0
+    assert (
+        'The hosts of "broker" run different Debian releases (mq1: bookworm, mq2: trixie, mq3: bookworm)' in output
+    ), output[-3000:]
+    assert "PLAY [Set up the RabbitMQ broker]" not in output
+
+
+def test_a_cluster_of_three_passes_the_preflight(tmp_path):
+    hosts_file = inventory(tmp_path, brokers=CLUSTER)
+    facts = {h: {"distribution_release": "trixie", "hostname": h} for h in CLUSTER}
+    rc, output = site(hosts_file, "playbooks/preflight.yml", environ=known_facts(tmp_path, hosts_file, facts))
+    assert rc == 0, output[-3000:]
+    assert "failed=0" in output
 
 
 def test_good_inventory_passes_the_preflight(tmp_path):

@@ -28,3 +28,9 @@ def test_events_are_published_without_confirms_and_everything_else_with(monkeypa
     assert (events.hostname, events.virtual_host) == ("broker", "fleet")
     # Tasks sent from tasks, retries and results go through the app's connections: confirmed.
     assert broker.connection_for_write().transport_options["confirm_publish"] is True
+
+
+def test_the_app_consumer_sets_up_delayed_delivery_on_its_own_connection():
+    steps = Consumer.Blueprint.default_steps
+    assert "celery_fleet_client.delayed_delivery:DelayedDelivery" in steps
+    assert "celery.worker.consumer.delayed_delivery:DelayedDelivery" not in steps

@@ -14,8 +14,8 @@ import subprocess
 
 import pytest
 import testinfra
-from fleettest.clients import amqp_url, celery_client, redis_url
-from fleettest.scenario import BROKER_KIND, NETWORK, RESULTS_KIND, generated_password
+from fleettest.clients import amqp_failover_url, celery_client, redis_url
+from fleettest.scenario import BROKER, BROKER_KIND, BROKERS, NETWORK, RESULTS_KIND, generated_password
 
 
 def _host(name):
@@ -26,7 +26,14 @@ def _host(name):
 
 @pytest.fixture(scope="session")
 def broker():
-    return _host("broker")
+    """The (first) broker host."""
+    return _host(BROKER)
+
+
+@pytest.fixture(scope="session")
+def brokers():
+    """Every broker host: one, or a cluster's nodes."""
+    return [_host(name) for name in BROKERS]
 
 
 @pytest.fixture(scope="session")
@@ -39,15 +46,26 @@ def worker2():
     return _host("worker2")
 
 
-@pytest.fixture(scope="session")
-def broker_ip():
+def container_ip(name):
     out = subprocess.run(
-        ["podman", "inspect", "broker", "--format", "{{json .NetworkSettings.Networks}}"],
+        ["podman", "inspect", name, "--format", "{{json .NetworkSettings.Networks}}"],
         check=True,
         capture_output=True,
         text=True,
     ).stdout
     return json.loads(out)[NETWORK]["IPAddress"]
+
+
+@pytest.fixture(scope="session")
+def broker_ip():
+    """The address of the (first) broker host on the scenario's network."""
+    return container_ip(BROKER)
+
+
+@pytest.fixture(scope="session")
+def broker_ips():
+    """The address of every broker host, in the inventory's order."""
+    return [container_ip(name) for name in BROKERS]
 
 
 @pytest.fixture(scope="session")
@@ -69,11 +87,12 @@ def monitor_password():
 
 
 @pytest.fixture(scope="session")
-def client_url(broker_ip, fleet_password, client_password):
-    """The broker URL of the fleet's clients (the identity that may only send tasks and read results)."""
+def client_url(broker_ip, broker_ips, fleet_password, client_password):
+    """The broker URL of the fleet's clients (the identity that may only send tasks and read results): every node
+    of a cluster, as the client env file lists them."""
     if BROKER_KIND == "redis":
         return redis_url(broker_ip, "fleet", fleet_password, 0)
-    return amqp_url(broker_ip, "fleet-client", client_password, "fleet")
+    return amqp_failover_url(broker_ips, "fleet-client", client_password, "fleet")
 
 
 @pytest.fixture(scope="session")
@@ -82,12 +101,12 @@ def results_url(broker_ip, fleet_password):
 
 
 @pytest.fixture(scope="session")
-def monitor(broker_ip, fleet_password, monitor_password, results_url):
+def monitor(broker_ip, broker_ips, fleet_password, monitor_password, results_url):
     """A client with the monitoring identity (celery inspect); on Redis, the fleet's one identity."""
     if BROKER_KIND == "redis":
         url = redis_url(broker_ip, "fleet", fleet_password, 0)
     else:
-        url = amqp_url(broker_ip, "fleet-monitor", monitor_password, "fleet")
+        url = amqp_failover_url(broker_ips, "fleet-monitor", monitor_password, "fleet")
     app = celery_client("verifier-monitor", url, results_url, identity="monitor")
     yield app
     app.close()

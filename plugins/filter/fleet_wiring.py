@@ -18,21 +18,56 @@ RE_CONTROL = r"celery\.pidbox|reply\.celery\.pidbox|.+\.celery\.pidbox|celeryev|
 RE_DELAYED = "celery_delayed_[0-9]+|celery_delayed_delivery"
 
 
-def fleet_host_address(host, hostvars, variable):
-    """The address ``host`` is reached at: its ``variable`` (fleet_address, ...), else ansible_host, else its name."""
+def fleet_host_address(host, hostvars, *variables):
+    """The address ``host`` is reached at: the first of its ``variables`` that is set (fleet_address, ...), else
+    ansible_host, else its name."""
     if not host:
         return ""
     values = hostvars.get(host, {})
-    for name in (variable, "ansible_host"):
+    for name in (*variables, "ansible_host"):
         value = values.get(name)
         if value not in (None, ""):
             return str(value)
     return str(host)
 
 
-def fleet_host_addresses(hosts, hostvars, variable):
+def fleet_host_addresses(hosts, hostvars, *variables):
     """``fleet_host_address`` of each host, in order."""
-    return [fleet_host_address(host, hostvars, variable) for host in hosts]
+    return [fleet_host_address(host, hostvars, *variables) for host in hosts]
+
+
+def fleet_host_values(hosts, hostvars, variable, default=None):
+    """The value of ``variable`` on each host, in order (``default`` where it is unset)."""
+    return [hostvars.get(host, {}).get(variable, default) for host in hosts]
+
+
+def fleet_host_facts(hosts, hostvars, fact):
+    """``{host: its gathered fact}`` for each host; ``unknown`` where the host has not gathered it."""
+    return {host: str((hostvars.get(host, {}).get("ansible_facts") or {}).get(fact, "unknown")) for host in hosts}
+
+
+def fleet_mixed_facts(facts):
+    """``host: value`` of each host, sorted by host, when ``facts`` ({host: value}) hold more than one value; else
+    an empty list."""
+    if len(set(facts.values())) < 2:
+        return []
+    return [f"{host}: {value}" for host, value in sorted(facts.items())]
+
+
+def fleet_rabbitmq_nodes(hosts, hostvars):
+    """The RabbitMQ node name of each broker host, in order: its ``fleet_rabbitmq_node`` if set, else
+    ``rabbit@<short host name>``, the name Debian's package gives the node (from the host's gathered facts, else
+    its inventory name up to the first dot). Other members reach the node by that host name.
+    """
+    nodes = []
+    for host in hosts:
+        values = hostvars.get(host, {})
+        if values.get("fleet_rabbitmq_node"):
+            nodes.append(str(values["fleet_rabbitmq_node"]))
+            continue
+        short = (values.get("ansible_facts") or {}).get("hostname") or str(host).split(".")[0]
+        nodes.append(f"rabbit@{short}")
+    return nodes
 
 
 def fleet_url_quote(value):
@@ -53,6 +88,18 @@ def fleet_url(scheme, host, port, user=None, password=None, path=""):
             credentials += ":" + fleet_url_quote(password)
         credentials += "@"
     return f"{scheme}://{credentials}{host}:{port}/{fleet_url_quote(path)}"
+
+
+def fleet_failover_url(scheme, hosts, ports, user=None, password=None, path=""):
+    """One broker URL for several brokers (a cluster's nodes): each one's ``fleet_url``, separated by ``;``.
+
+    Celery and kombu connect to the first and fail over to the next in turn (broker_failover_strategy). ``ports``
+    is one port for every host, or a list with one per host.
+    """
+    if not isinstance(ports, (list, tuple)):
+        ports = [ports] * len(hosts)
+    urls = (fleet_url(scheme, host, port, user, password, path) for host, port in zip(hosts, ports, strict=True))
+    return ";".join(urls)
 
 
 def fleet_subject_alt_names(names):
@@ -78,16 +125,47 @@ def fleet_unique_names(names):
     return result
 
 
-def fleet_tls_servers(servers):
+def fleet_tls_servers(servers, dual_use=()):
     """The servers that get a certificate: ``{file name: [names, first is the subject]}`` -> list of dicts.
 
-    A server without names is left out (no TLS for it).
+    A server without names is left out (no TLS for it). Its certificate is for TLS servers (serverAuth); those in
+    ``dual_use`` also connect with it as TLS clients (clientAuth: a cluster's RabbitMQ nodes, to each other).
     """
     return [
-        {"name": name, "names": list(names), "sans": fleet_subject_alt_names(names)}
+        {
+            "name": name,
+            "names": list(names),
+            "sans": fleet_subject_alt_names(names),
+            "usages": ["serverAuth", "clientAuth"] if name in dual_use else ["serverAuth"],
+        }
         for name, names in servers.items()
         if names
     ]
+
+
+def fleet_broker_certificates(hosts, hostvars, cluster):
+    """The RabbitMQ certificates to make: ``{file name: names}``, the names each broker is reached by.
+
+    Each host's names are its inventory name, its address (fleet_broker_address, ansible_host), its address for
+    clients (fleet_client_broker_address) and its fleet_tls_broker_names. One broker: its certificate is
+    ``broker``. A cluster: each node has its own, ``broker-<host>``, which also names the node's short host name
+    (other nodes and the CLI tools reach it by that name over inter-node TLS).
+    """
+    certificates = {}
+    for host in hosts:
+        values = hostvars.get(host, {})
+        names = [
+            host,
+            fleet_host_address(host, hostvars, "fleet_broker_address"),
+            values.get("fleet_client_broker_address") or "",
+            *(values.get("fleet_tls_broker_names") or []),
+        ]
+        if cluster:
+            names.append(fleet_rabbitmq_nodes([host], hostvars)[0].split("@", 1)[1])
+        certificates[f"broker-{host}" if cluster else "broker"] = fleet_unique_names(names)
+        if not cluster:
+            break
+    return certificates
 
 
 def fleet_identities(worker_hosts, worker_user, client_user, monitor_user):

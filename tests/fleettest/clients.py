@@ -40,6 +40,11 @@ def amqp_url(ip, user, password, vhost, tls=TLS):
     return f"{scheme}://{quote(user)}:{quote(password)}@{ip}:{port}/{quote(vhost)}"
 
 
+def amqp_failover_url(ips, user, password, vhost, tls=TLS):
+    """One broker URL for several brokers (a cluster's nodes), as the fleet writes it: each one's, ';'-separated."""
+    return ";".join(amqp_url(ip, user, password, vhost, tls) for ip in ips)
+
+
 def redis_url(ip, user, password, db):
     """A Redis URL as the fleet's env files hold it: over TLS, with the options that verify the server."""
     if REDIS_TLS:
@@ -119,8 +124,9 @@ def celery_client(name, broker, backend, ca_cert=CA_CERT, identity="client"):
         "CELERY_TASK_ROUTES": json.dumps(ROUTES),
         "CELERY_TASK_DEFAULT_QUEUE": DEFAULT_QUEUE,
         "CELERY_BROKER_SSL_CA_CERTS": str(ca_cert),
-        "CELERY_BROKER_SSL_SERVER_HOSTNAME": BROKER_NAME,
     }
+    if BROKER_NAME:
+        environ["CELERY_BROKER_SSL_SERVER_HOSTNAME"] = BROKER_NAME
     app = Celery(name, set_as_current=False)
     app.conf.update(client_settings(environ), broker_connection_timeout=10, broker_connection_retry_on_startup=False)
     return app

@@ -9,11 +9,13 @@ is the authority because it records the work itself: a result sent over ``rpc://
 transient reply queue even when the task ran (docs/reliability.md).
 
 Recovery seconds: from the moment the fault ends (the kill, the restart, the reconnection, the resume) until the
-last submitted task had completed.
+last submitted task had completed. Longest gap: the longest time, from the start of a case to its last completion,
+in which no task of the case completed (under a steady stream, how long the fleet stood still).
 """
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import re
 import subprocess
@@ -24,7 +26,7 @@ import uuid
 from amqp.exceptions import AMQPError
 from kombu.exceptions import KombuError
 
-from fleettest.scenario import NETWORK
+from fleettest.scenario import BROKER, NETWORK
 from fleettest.wait import wait_for
 
 # The evidence must outlive a stopped worker host. molecule/default/molecule.yml mounts a volume on the workers'
@@ -58,6 +60,7 @@ class Outcome:
     duplicated: int
     failed: int
     recovery: float
+    gap: float = float("nan")
     notes: str = ""
 
 
@@ -67,7 +70,7 @@ class Fleet:
 
     client: object
     workers: tuple = ("worker1", "worker2")
-    broker: str = "broker"
+    broker: str = BROKER
     network: str = NETWORK  # the scenario's podman network
     started: float = dataclasses.field(default_factory=time.time)
     results: list = dataclasses.field(default_factory=list)
@@ -100,26 +103,28 @@ class Fleet:
         return ids
 
     def tally(self, ids, since):
-        """Per task id: how many times it succeeded and failed, and when it last succeeded (epoch seconds)."""
+        """Per task id: how many times it succeeded and failed, and when it first and last succeeded (epoch
+        seconds)."""
         wanted = set(ids)
-        done, failed, last = {}, {}, {}
+        done, failed, first, last = {}, {}, {}, {}
         for line in self.journal(since):
             stamp = float(line.split(" ", 1)[0]) if line[:1].isdigit() else 0.0
             match = SUCCEEDED.search(line)
             if match and match.group(1) in wanted:
                 done[match.group(1)] = done.get(match.group(1), 0) + 1
+                first[match.group(1)] = min(first.get(match.group(1), stamp), stamp)
                 last[match.group(1)] = max(last.get(match.group(1), 0.0), stamp)
             match = FAILED.search(line)
             if match and match.group(1) in wanted:
                 failed[match.group(1)] = failed.get(match.group(1), 0) + 1
-        return done, failed, last
+        return done, failed, first, last
 
     def settle(self, case, ids, since, fault_end, timeout, notes=""):
         """Wait until every id has completed (or ``timeout`` runs out); record and return the case's outcome."""
         # A task still missing at the timeout is counted as lost below, not raised here.
         with contextlib.suppress(AssertionError):
             wait_for(lambda: len(self.tally(ids, since)[0]) == len(ids), timeout, interval=1, what="every task")
-        done, failed, last = self.tally(ids, since)
+        done, failed, first, last = self.tally(ids, since)
         recovery = max(last.values(), default=fault_end) - fault_end if len(done) == len(ids) else float("nan")
         outcome = Outcome(
             case=case,
@@ -129,6 +134,7 @@ class Fleet:
             duplicated=sum(1 for count in done.values() if count > 1),
             failed=len(failed),
             recovery=round(max(recovery, 0.0), 1),
+            gap=round(longest_gap([since, *first.values()]), 1),
             notes=notes,
         )
         self.results.append(outcome)
@@ -184,11 +190,12 @@ class Fleet:
 
 
 class Feeder(threading.Thread):
-    """Sends a steady stream of probes (``rate`` per second, alternating queues) until stopped."""
+    """Sends a steady stream of probes (``rate`` per second, alternating queues) until stopped; ``options`` are
+    send_task's (``ignore_result=True``: sent without a result)."""
 
-    def __init__(self, fleet, rate, seconds, queues=("celery", "io")):
+    def __init__(self, fleet, rate, seconds, queues=("celery", "io"), **options):
         super().__init__(daemon=True)
-        self.fleet, self.rate, self.seconds, self.queues = fleet, rate, seconds, queues
+        self.fleet, self.rate, self.seconds, self.queues, self.options = fleet, rate, seconds, queues, options
         self.ids, self.errors = [], []
         self._stop_event = threading.Event()
 
@@ -196,7 +203,8 @@ class Feeder(threading.Thread):
         turn = 0
         while not self._stop_event.is_set():
             try:
-                self.ids.extend(self.fleet.submit(1, self.seconds, queue=self.queues[turn % len(self.queues)]))
+                queue = self.queues[turn % len(self.queues)]
+                self.ids.extend(self.fleet.submit(1, self.seconds, queue=queue, **self.options))
             except Exception as error:
                 self.errors.append(repr(error))
             turn += 1
@@ -234,13 +242,19 @@ def timed():
         box["seconds"] = round(time.monotonic() - start, 1)
 
 
+def longest_gap(stamps):
+    """The longest interval between consecutive times in ``stamps`` (seconds; 0 for fewer than two)."""
+    ordered = sorted(stamps)
+    return max((later - earlier for earlier, later in itertools.pairwise(ordered)), default=0.0)
+
+
 def table(outcomes):
     """The results as a markdown table."""
-    head = "| case | submitted | completed | lost | duplicated | failed | recovery s | notes |"
-    rule = "|---|---:|---:|---:|---:|---:|---:|---|"
+    head = "| case | submitted | completed | lost | duplicated | failed | recovery s | longest gap s | notes |"
+    rule = "|---|---:|---:|---:|---:|---:|---:|---:|---|"
     rows = [
         f"| {o.case} | {o.submitted} | {o.completed} | {o.lost} | {o.duplicated} | {o.failed} | {o.recovery} | "
-        f"{o.notes} |"
+        f"{o.gap} | {o.notes} |"
         for o in outcomes
     ]
     return "\n".join([head, rule, *rows])

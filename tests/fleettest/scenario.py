@@ -27,7 +27,6 @@ DEFAULT_QUEUE = FLEET.get("fleet_default_queue", "celery")
 BROKER_KIND = FLEET.get("fleet_broker", "rabbitmq")
 RESULTS_KIND = FLEET.get("fleet_results", "rpc")
 SERIALIZER = FLEET.get("fleet_serializer", "json")
-QUEUE_TYPE = FLEET.get("fleet_queue_type", "classic")
 BROKER_SERVICE = {"rabbitmq": "rabbitmq-server", "redis": "redis-server"}[BROKER_KIND]
 # AMQP over TLS (the default): the verifier trusts the fleet's CA, made by site.yml into fleet_pki_dir.
 TLS = BROKER_KIND == "rabbitmq" and FLEET.get("fleet_tls", True)
@@ -40,14 +39,24 @@ CA_CERT = EPHEMERAL / "pki" / "ca.crt"
 MTLS = TLS and FLEET.get("fleet_tls_client_certs", False) is True
 SIGNING = FLEET.get("fleet_message_signing", False) is True
 IDENTITIES = EPHEMERAL / "pki" / "identities"
-# The name in the broker's certificate; the verifier connects to the container's address, from outside its network.
-BROKER_NAME = "broker"
+# The broker hosts (one, or a cluster's nodes) as the inventory lists them; BROKER is the first.
+_HOSTS = yaml.safe_load(_INVENTORY.read_text()) if _INVENTORY.exists() else {}
+# Molecule writes each group as a top-level key of its inventory (``broker: {hosts: {broker1: ...}}``).
+BROKERS = list((_HOSTS.get("broker") or {}).get("hosts") or {"broker": {}})
+BROKER = BROKERS[0]
+CLUSTER = BROKER_KIND == "rabbitmq" and len(BROKERS) > 1
+# The task queues' type: the inventory's, else quorum on a cluster and classic on one broker (as the fleet does).
+QUEUE_TYPE = FLEET.get("fleet_queue_type", "quorum" if CLUSTER else "classic")
+# The verifier connects to each broker container's address, from outside its network: each broker's certificate
+# also names that address (the base config's fleet_tls_broker_names), so kombu checks each URL's own host (None).
+BROKER_NAME = None
 
 mtls_only = pytest.mark.skipif(not MTLS, reason="mutual TLS is off in this scenario (fleet_tls_client_certs)")
 password_login_only = pytest.mark.skipif(MTLS, reason="with mutual TLS the certificate is the identity, not a password")
 signing_only = pytest.mark.skipif(not SIGNING, reason="message signing is off in this scenario (fleet_message_signing)")
 rabbitmq_only = pytest.mark.skipif(BROKER_KIND != "rabbitmq", reason="the fleet's broker is not RabbitMQ")
 redis_only = pytest.mark.skipif(BROKER_KIND != "redis", reason="the fleet's broker is not Redis")
+cluster_only = pytest.mark.skipif(not CLUSTER, reason="the fleet's broker is one RabbitMQ node, not a cluster")
 
 
 def generated_password(name):

@@ -1,4 +1,6 @@
-"""The worker's consumer: Celery's own, with publisher confirms off on its event connection only.
+"""The worker's consumer: the client library's (Celery's own, with native delayed delivery set up on the consumer's
+own connection, so that failing over between a cluster's nodes does not stall: celery_fleet_client.delayed_delivery),
+with publisher confirms off on its event connection only.
 
 Why: a worker sends a ``worker-heartbeat`` event every 2 s from its main event loop (Celery's ``Heart``). With
 publisher confirms on (``broker_transport_options["confirm_publish"]``, the fleet's default), each such publish waits
@@ -11,11 +13,11 @@ Celery's ``Events`` bootstep is the only caller of ``Consumer.connection_for_wri
 Selected with the ``worker_consumer`` setting (settings.py); the fault suite's silent-broker case proves it.
 """
 
-from celery.worker.consumer import Consumer as CeleryConsumer
+from celery_fleet_client.delayed_delivery import Consumer as FleetConsumer
 
 
-class Consumer(CeleryConsumer):
-    """Celery's consumer, whose event dispatcher publishes without waiting for the broker's confirms."""
+class Consumer(FleetConsumer):
+    """The fleet's consumer, whose event dispatcher publishes without waiting for the broker's confirms."""
 
     def connection_for_write(self, url=None, heartbeat=None):
         """The event dispatcher's connection: the broker settings as they are, confirms off."""

@@ -37,6 +37,10 @@ broker_connection_retry_on_startup = True
 broker_connection_retry = True
 broker_connection_max_retries = None
 
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-failover-strategy
+# A cluster's broker URL lists every node: a worker that loses its node connects to the next (docs/cluster.md).
+broker_failover_strategy = contract.FAILOVER_STRATEGY
+
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-channel-error-retry
 # A channel error (RabbitMQ closes a channel whose delivery outlived its consumer_timeout) reconnects the worker
 # instead of stopping it. The fleet sets consumer_timeout above the longest task time limit, so this is the backstop.

@@ -118,6 +118,7 @@ def settings(environ=None):
         # across a broker restart, and a silent broker is noticed through heartbeats. Messages are persistent.
         "broker_transport_options": dict(contract.TRANSPORT_OPTIONS),
         "broker_heartbeat": fleet.heartbeat,
+        "broker_failover_strategy": contract.FAILOVER_STRATEGY,
         "task_publish_retry": True,
         "task_publish_retry_policy": dict(contract.PUBLISH_RETRY_POLICY),
     }

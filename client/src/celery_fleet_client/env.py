@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from celery.schedules import crontab
 
+from celery_fleet_client import failover_tls
+
 # Defaults, for a variable that is unset or empty.
 DEFAULT_BROKER_URL = "amqp://localhost:5672//"
 DEFAULT_RESULT_BACKEND = "rpc://"
@@ -24,6 +26,9 @@ QUEUE_TYPES = ("classic", "quorum")
 # Reliability settings that workers and clients share (docs/reliability.md): a publish returns once the broker
 # has confirmed it, and a send retries across a broker restart (about 30 s), not Celery's default of under a second.
 TRANSPORT_OPTIONS = {"confirm_publish": True}
+# A broker URL may list several brokers (a cluster's nodes, ';'-separated): connect to the next one in turn when
+# one fails, each verified against its own host name (kombu fills in server_hostname from each URL).
+FAILOVER_STRATEGY = "round-robin"
 PUBLISH_RETRY_POLICY = {"max_retries": 15, "interval_start": 0, "interval_step": 1, "interval_max": 2}
 
 TRUE = ("1", "true", "yes")
@@ -183,6 +188,9 @@ def broker_use_ssl(env):
     """
     if not env.broker_url.startswith("amqps://"):
         return False
+    if env.server_hostname is None:
+        # kombu would pin the first connection's host for every later one (failover_tls says how).
+        failover_tls.apply()
     options = {"ca_certs": env.ca_certs, "cert_reqs": ssl.CERT_REQUIRED, "server_hostname": env.server_hostname}
     if env.certfile:
         options.update(certfile=env.certfile, keyfile=env.keyfile)

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 import yaml
-from fleettest.scenario import MTLS, PROJECT, main_pid, rabbitmq_only
+from fleettest.scenario import BROKER, MTLS, PROJECT, main_pid, rabbitmq_only
 from fleettest.wait import wait_for
 
 WORKERS = {
@@ -120,7 +120,7 @@ def test_a_task_sent_to_a_queue_runs_on_the_group_serving_it(client):
 @rabbitmq_only  # the HTTP server it fetches is RabbitMQ's management plugin
 def test_routed_tasks_run_on_the_group_serving_their_queue(client):
     # The management API answers 401 without credentials: a real HTTP round trip from worker2 to the broker.
-    results = [client.send_task("fleet.fetch_url", args=["http://broker:15672/api/overview"]) for _ in range(3)]
+    results = [client.send_task("fleet.fetch_url", args=[f"http://{BROKER}:15672/api/overview"]) for _ in range(3)]
     assert [result.get(timeout=TIMEOUT) for result in results] == [401, 401, 401]
     assert {result.worker for result in results} == {"io@worker2"}
 

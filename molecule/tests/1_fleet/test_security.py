@@ -12,10 +12,13 @@ import uuid
 
 import amqp
 import pytest
+import testinfra
 from amqp.exceptions import AccessRefused, NotAllowed
 from fleettest.certificates import self_signed
 from fleettest.clients import amqp_url, broker_connection, connect, make_ca, tls_options
 from fleettest.scenario import (
+    BROKER,
+    BROKERS,
     CA_CERT,
     EPHEMERAL,
     IDENTITIES,
@@ -63,8 +66,8 @@ def test_amqp_over_tls_listens_and_plain_amqp_only_on_loopback(broker):
 
 
 def test_plain_amqp_from_a_worker_fails(worker1):
-    assert port_open(worker1, "broker", 5671)
-    assert not port_open(worker1, "broker", 5672)
+    assert port_open(worker1, BROKER, 5671)
+    assert not port_open(worker1, BROKER, 5672)
 
 
 def test_every_worker_connection_uses_tls(broker):
@@ -282,7 +285,7 @@ def test_tasks_and_results_travel_signed(client, worker1):
 
 def container_image():
     return subprocess.run(
-        ["podman", "inspect", "broker", "--format", "{{.ImageName}}"], check=True, capture_output=True, text=True
+        ["podman", "inspect", BROKER, "--format", "{{.ImageName}}"], check=True, capture_output=True, text=True
     ).stdout.strip()
 
 
@@ -292,7 +295,7 @@ def test_a_machine_outside_the_inventory_cannot_reach_the_broker():
         "import socket\n"
         "for port in (5671, 5672, 15672, 4369, 25672):\n"
         "    s = socket.socket(); s.settimeout(5)\n"
-        "    print(port, s.connect_ex(('broker', port)))\n"
+        f"    print(port, s.connect_ex(({BROKER!r}, port)))\n"
     )
     done = subprocess.run(
         ["podman", "run", "--rm", "--network", NETWORK, container_image(), "python3", "-c", probe],
@@ -307,7 +310,7 @@ def test_a_machine_outside_the_inventory_cannot_reach_the_broker():
 
 def test_erlang_distribution_ports_are_closed_to_workers(worker1):
     for port in (4369, 25672):
-        assert not port_open(worker1, "broker", port), port
+        assert not port_open(worker1, BROKER, port), port
 
 
 def test_the_firewall_comes_back_at_boot(broker):
@@ -319,10 +322,10 @@ def test_the_firewall_comes_back_at_boot(broker):
 # --- secrets --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["broker", "worker1", "worker2"])
-def test_no_password_is_in_a_file_others_can_read(request, name):
+@pytest.mark.parametrize("name", [*BROKERS, "worker1", "worker2"])
+def test_no_password_is_in_a_file_others_can_read(name):
     """The generated part of every password, searched on the whole host (except /proc and /sys)."""
-    host = request.getfixturevalue(name)
+    host = testinfra.get_host(f"podman://{name}")
     secrets = [
         (EPHEMERAL / file).read_text().split()[0]
         for file in ("fleet_amqp_password", "fleet_amqp_client_password", "fleet_amqp_monitor_password")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 from fleettest.faults import Feeder, Fleet, in_background, podman, sh, table, timed, wait_for
-from fleettest.scenario import PROJECT, converge, rabbitmq_only
+from fleettest.scenario import BROKER, BROKERS, PROJECT, converge, rabbitmq_only
 
 pytestmark = [rabbitmq_only, pytest.mark.faults]
 
@@ -64,7 +64,7 @@ def test_2_broker_restart_with_tasks_queued_and_in_flight(fleet, monitor):
     since = time.time()
     ids = fleet.submit(PROBES, PROBE_SECONDS) + fleet.submit(4, PROBE_SECONDS, queue="io")
     fleet.wait_running(ids, since, 2)
-    sh("broker", "systemctl restart rabbitmq-server", timeout=180)
+    sh(BROKER, "systemctl restart rabbitmq-server", timeout=180)
     fault_end = time.time()
     outcome = fleet.settle("2. RabbitMQ restarted", ids, since, fault_end, SETTLE)
     assert_none_lost(outcome)
@@ -118,7 +118,7 @@ def test_5_rolling_deploy_of_a_new_version_under_load(fleet, tmp_path, client):
     try:
         with timed() as deploy:
             output = converge(
-                ["broker", "worker1", "worker2"], "-e", json.dumps({"fleet_tasks_package": {"project": str(project)}})
+                [*BROKERS, "worker1", "worker2"], "-e", json.dumps({"fleet_tasks_package": {"project": str(project)}})
             )
     finally:
         time.sleep(3)
@@ -178,7 +178,7 @@ def test_7_silent_broker_paused_longer_than_the_heartbeat(fleet, client, monitor
     ids = fleet.submit(PROBES, PROBE_SECONDS) + fleet.submit(4, PROBE_SECONDS, queue="io")
     fleet.wait_running(ids, since, 2)
     paused_at = time.time()
-    podman("pause", "broker")
+    podman("pause", BROKER)
     # A client sending while the broker is frozen: the confirm does not come, the send times out and retries
     # (task_publish_retry_policy) until the broker answers again.
     sender, sends = in_background(lambda: fleet.submit(2, PROBE_SECONDS, confirm_timeout=5))
@@ -186,7 +186,7 @@ def test_7_silent_broker_paused_longer_than_the_heartbeat(fleet, client, monitor
     try:
         time.sleep(HEARTBEAT * 3)
     finally:
-        podman("unpause", "broker")
+        podman("unpause", BROKER)
     fault_end = time.time()
     sender.join(timeout=180)
     assert "error" not in sends, sends
@@ -209,11 +209,11 @@ def test_7_silent_broker_paused_longer_than_the_heartbeat(fleet, client, monitor
 
 def test_8_memory_alarm_blocks_publishers_without_failing_them(fleet, client):
     since = time.time()
-    sh("broker", "rabbitmqctl -q set_vm_memory_high_watermark 0")
+    sh(BROKER, "rabbitmqctl -q set_vm_memory_high_watermark 0")
     sender, sends = in_background(lambda: fleet.submit(6, 0.2))
     try:
         wait_for(
-            lambda: "memory alarm" in sh("broker", "rabbitmq-diagnostics -q alarms", check=False).lower(),
+            lambda: "memory alarm" in sh(BROKER, "rabbitmq-diagnostics -q alarms", check=False).lower(),
             30,
             what="the memory alarm",
         )
@@ -222,7 +222,7 @@ def test_8_memory_alarm_blocks_publishers_without_failing_them(fleet, client):
         # Blocked, not failed: the send is still waiting for the broker.
         assert sender.is_alive(), f"the send returned while the alarm was on: {sends}"
     finally:
-        sh("broker", "rabbitmqctl -q set_vm_memory_high_watermark 0.4")
+        sh(BROKER, "rabbitmqctl -q set_vm_memory_high_watermark 0.4")
     fault_end = time.time()
     sender.join(timeout=120)
     assert "error" not in sends, sends

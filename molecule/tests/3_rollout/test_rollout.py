@@ -13,7 +13,7 @@ import subprocess
 import sys
 
 import pytest
-from fleettest.scenario import BROKER_SERVICE, PROJECT, converge, main_pid
+from fleettest.scenario import BROKER_SERVICE, BROKERS, PROJECT, converge, main_pid
 
 pytestmark = pytest.mark.rollout
 
@@ -39,23 +39,24 @@ def package_index(tmp_path):
     return tmp_path.as_uri()
 
 
-def test_a_new_tasks_package_rolls_out_to_every_worker(tmp_path, broker, worker1, worker2, client):
+def test_a_new_tasks_package_rolls_out_to_every_worker(tmp_path, brokers, worker1, worker2, client):
     hosts = {"worker1": worker1, "worker2": worker2}
     before = {(name, unit): main_pid(hosts[name], unit) for name, units in UNITS.items() for unit in units}
-    broker_before = main_pid(broker, BROKER_SERVICE)
+    brokers_before = [main_pid(broker, BROKER_SERVICE) for broker in brokers]
 
     variables = {
         "fleet_tasks_package": {"requirement": "acme-tasks==1.0.0", "index_url": package_index(tmp_path)},
         "fleet_celery_app": "acme_tasks.celery:app",
         "fleet_beat_schedule": {"hourly-total": {"task": "acme.billing.total", "every": 3600, "args": [[1, 2]]}},
     }
-    output = converge(["broker", "worker1", "worker2"], "-e", json.dumps(variables))
+    output = converge([*BROKERS, "worker1", "worker2"], "-e", json.dumps(variables))
 
     # Everything that runs the package restarted onto it; the broker was left alone.
     for (name, unit), pid in before.items():
         assert main_pid(hosts[name], unit) not in (0, pid), f"{unit} on {name} did not restart"
-    assert main_pid(broker, BROKER_SERVICE) == broker_before
-    assert re.search(r"^broker\s+: ok=\d+\s+changed=0 ", output, re.M), output[-2000:]
+    assert [main_pid(broker, BROKER_SERVICE) for broker in brokers] == brokers_before
+    for name in BROKERS:
+        assert re.search(rf"^{name}\s+: ok=\d+\s+changed=0 ", output, re.M), output[-2000:]
 
     # Tasks from both modules of the new package run, by name, from a client without the code.
     assert client.send_task("acme.billing.total", args=[[10, 20.5]], kwargs={"tax_rate": 0.1}).get(timeout=30) == 33.55

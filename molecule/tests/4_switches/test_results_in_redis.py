@@ -11,7 +11,7 @@ import secrets
 
 import pytest
 from fleettest.clients import amqp_url, celery_client, redis_url
-from fleettest.scenario import converge, redis_only
+from fleettest.scenario import BROKERS, converge, redis_only
 
 
 @redis_only
@@ -25,7 +25,7 @@ def test_rabbitmq_broker_with_redis_results(broker, broker_ip, fleet_password):
         "fleet_amqp_client_password": client_password,
         "rabbitmq_erlang_cookie": secrets.token_hex(20),
     }
-    converge(["broker", "worker1", "worker2"], "-e", json.dumps(variables))
+    converge([*BROKERS, "worker1", "worker2"], "-e", json.dumps(variables))
     assert broker.service("rabbitmq-server").is_running
     assert broker.service("redis-server").is_running
 

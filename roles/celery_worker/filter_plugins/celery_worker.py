@@ -98,6 +98,17 @@ def celery_worker_wheels_to_reinstall(local_wheels, available, installed):
     return [name for name in local_wheels if name in installed and installed[name] != available[name]]
 
 
+def celery_worker_installed_record(recorded, available, local_wheels):
+    """What the local fact records as installed after an install: ``recorded`` (the fact's record so far) updated with
+    the ``local_wheels`` just installed (their checksums from ``available``).
+
+    Earlier entries stay: pip never removes a distribution from the virtualenv when the tasks package changes, so a
+    host that goes from package A to B and back to a rebuilt A of the same version still has the old A installed,
+    and only this record tells celery_worker_wheels_to_reinstall that it must be forced.
+    """
+    return {**(recorded or {}), **{name: available[name] for name in local_wheels}}
+
+
 class FilterModule:
     """The celery_worker role's filters."""
 

@@ -21,9 +21,18 @@ settings = dict(
     broker_login_method=fleet.login_method,
     broker_heartbeat=fleet.heartbeat,
     broker_connection_retry_on_startup=True,
+    # A cluster's broker URL lists every node: carry on with the next one when a node goes away.
+    broker_failover_strategy=contract.FAILOVER_STRATEGY,
+    # With quorum queues, Celery's own delayed-delivery setup stalls a worker that fails over (the client library's
+    # consumer sets it up on the connection the worker already has: celery_fleet_client/delayed_delivery.py).
+    worker_consumer="celery_fleet_client.delayed_delivery:Consumer",
     result_backend=fleet.result_backend,
     result_extended=True,
     task_default_queue=fleet.default_queue,
+    # The queues' type must match what the broker holds (quorum by default on a cluster): RabbitMQ refuses to
+    # declare an existing quorum queue as classic (PRECONDITION_FAILED ... x-queue-type).
+    task_default_queue_type=fleet.queue_type,
+    task_create_missing_queue_type=fleet.queue_type,
     task_routes=fleet.routes,
     task_serializer=fleet.serializer,
     result_serializer=fleet.serializer,

@@ -1,0 +1,173 @@
+"""A broker node lost under load, three ways: docs/cluster.md's fault table, written by this run.
+
+Mark `cluster_faults`, on a cluster (the strict scenario, after 1_fleet). In every case a steady stream of
+``fleet.sleep`` probes with unique ids flows through the verifier's client to both task queues before, during and
+after the fault; the workers' journals say which probes completed (fleettest.faults). A case passes with zero lost
+tasks, no send that failed, and the cluster whole again afterwards: every node running, no partition, each quorum
+queue with one leader and all its members, and no node quorum-critical (fleettest.cluster). Duplicates (a probe
+that ran twice: at-least-once delivery across a lost connection) are counted and reported, not failed.
+
+The table is printed, written to cluster-faults-report.md (git-ignored) and, with FLEET_FAULTS_DOCS=1, into
+docs/cluster.md between its markers: the figures in the docs come from a run, never from a hand.
+"""
+
+import contextlib
+import os
+import time
+
+import pytest
+from fleettest.clients import celery_client
+from fleettest.cluster import leader_of, node_of, running_nodes, wait_whole
+from fleettest.faults import Feeder, Fleet, sh, table, timed
+from fleettest.scenario import BROKER, BROKERS, PROJECT, cluster_only
+from fleettest.wait import wait_for
+
+pytestmark = [cluster_only, pytest.mark.cluster_faults]
+
+QUEUES = ("celery", "io")  # the task queues (the base config's worker groups), fed in turn
+RATE = 3  # probes per second
+PROBE_SECONDS = 0.5
+LEAD = 5  # seconds of load before the fault and after it
+SETTLE = 240  # seconds a case may take to drain after its fault
+REPORT = PROJECT / "cluster-faults-report.md"
+DOC = PROJECT / "docs" / "cluster.md"
+BEGIN = "<!-- BEGIN cluster-faults: written by the cluster fault suite (FLEET_FAULTS_DOCS=1), do not edit -->"
+END = "<!-- END cluster-faults -->"
+# The worker units of the strict scenario's hosts (restarted in case 3 while the first node is down).
+WORKER_UNITS = {"worker1": ["celery-worker-default"], "worker2": ["celery-worker-io"]}
+
+
+@pytest.fixture(scope="module")
+def fleet(client):
+    fleet = Fleet(client)
+    yield fleet
+    report = table(fleet.results)
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    text = (
+        f"Debian 13 containers, {len(BROKERS)} broker nodes; run at {when}; {RATE} probes a second of "
+        f"{PROBE_SECONDS} s each throughout.\n\n{report}\n"
+    )
+    REPORT.write_text(f"# Cluster fault suite\n\n{text}")
+    if os.environ.get("FLEET_FAULTS_DOCS") == "1" and len(fleet.results) == 3:
+        into_doc(text, DOC)
+    print("\n" + report)
+
+
+def into_doc(text, doc):
+    """Put the run's table into ``doc`` between its markers."""
+    current = doc.read_text()
+    start, end = current.find(BEGIN), current.find(END)
+    if start < 0 or end < start:
+        raise ValueError(f"{doc} lacks the markers {BEGIN!r} ... {END!r}")
+    doc.write_text(current[: start + len(BEGIN)] + "\n\n" + text.strip() + "\n\n" + current[end:])
+
+
+@contextlib.contextmanager
+def under_load(fleet):
+    """A steady stream of probes through ``fleet``'s client from LEAD seconds before the block to LEAD after."""
+    # Sent without a result, as a producer that fires and forgets does (the workers' journals say which ran). With
+    # rpc:// results a client cannot send while the node holding its reply queue is down (docs/cluster.md).
+    feeder = Feeder(fleet, rate=RATE, seconds=PROBE_SECONDS, queues=QUEUES, ignore_result=True)
+    feeder.since = time.time()
+    feeder.start()
+    time.sleep(LEAD)
+    try:
+        yield feeder
+    finally:
+        time.sleep(LEAD)
+        feeder.stop()
+
+
+def finish(fleet, feeder, case, fault_end, notes=""):
+    """Settle the case, record its row, and assert what every case must: none lost, every send accepted, the
+    cluster whole again."""
+    outcome = fleet.settle(case, feeder.ids, feeder.since, fault_end, SETTLE, notes=notes)
+    assert not feeder.is_alive(), f"{case}: the client's sends did not stop (a send hangs)"
+    assert feeder.errors == [], f"{case}: sends failed: {feeder.errors[:3]}"
+    assert outcome.lost == 0, f"{case}: {outcome.lost} of {outcome.submitted} tasks lost ({outcome})"
+    wait_whole(BROKERS, QUEUES)
+    return outcome
+
+
+def others(name):
+    return [other for other in BROKERS if other != name]
+
+
+def main_pid(container):
+    return int(sh(container, "systemctl show --property MainPID --value rabbitmq-server").strip() or 0)
+
+
+def test_1_the_node_leading_the_task_queues_stopped(fleet):
+    leader = wait_for(lambda: leader_of(BROKER, "celery"), 60, what="the leader of 'celery'")
+    survivor = others(leader)[0]
+    with under_load(fleet) as feeder:
+        sh(leader, "systemctl stop rabbitmq-server", timeout=180)
+        # The queue's remaining members elect a leader among themselves.
+        new_leader = wait_for(
+            lambda: (name := leader_of(survivor, "celery")) != leader and name, 60, what="a new leader of 'celery'"
+        )
+        time.sleep(15)  # the cluster serves on two nodes
+        sh(leader, "systemctl start rabbitmq-server", timeout=300)
+    finish(
+        fleet,
+        feeder,
+        "1. the node leading the task queue stopped (systemctl stop), started 15 s later",
+        time.time(),
+        notes=f"{leader} led 'celery', {new_leader} took over",
+    )
+    assert node_of(leader) in running_nodes(survivor)
+
+
+def test_2_kill_9_of_every_rabbitmq_process_on_a_node(fleet):
+    victim = BROKER  # the first node of every URL: the workers and the client are connected to it
+    before = main_pid(victim)
+    with under_load(fleet) as feeder:
+        # The node (beam.smp and its helpers, the rabbitmq user's) and the port mapper (epmd, its own user).
+        sh(victim, "pkill -9 -u rabbitmq; pkill -9 -x epmd; true")
+        killed_at = time.time()
+        # systemd brings the node back (Restart=on-failure, the role's drop-in); it rejoins by itself.
+        wait_for(lambda: main_pid(victim) not in (0, before), 120, what=f"systemd to restart RabbitMQ on {victim}")
+        wait_for(
+            lambda: node_of(victim) in running_nodes(others(victim)[0]), 300, interval=2, what=f"{victim} to rejoin"
+        )
+        back_after = time.time() - killed_at
+    finish(
+        fleet,
+        feeder,
+        f"2. kill -9 of every RabbitMQ process on {victim}",
+        time.time(),
+        notes=f"restarted by systemd and back in the cluster after {back_after:.0f} s",
+    )
+
+
+def test_3_a_worker_and_a_client_started_while_their_first_node_is_down(fleet, client_url, results_url):
+    first = BROKERS[0]
+    sh(first, "systemctl stop rabbitmq-server", timeout=180)
+    try:
+        wait_for(lambda: node_of(first) not in running_nodes(BROKERS[1]), 60, what=f"{first} to leave")
+        # Workers that start now find the first URL refused: their first connection must fail over, and so must
+        # their delayed-delivery setup (Celery's own retried the dead node and stalled the consumer).
+        for worker, units in WORKER_UNITS.items():
+            sh(worker, f"systemctl restart {' '.join(units)}", timeout=180)
+        # A client that has never connected: its very first send must fail over too (the node stays down until
+        # the case ends: a send waiting for it would never return).
+        app = celery_client("verifier-first-node-down", client_url, results_url)
+        try:
+            late = Fleet(app)
+            since = time.time()
+            with timed() as first_send:
+                ids = late.submit(1, PROBE_SECONDS, ignore_result=True)
+            with under_load(late) as feeder:
+                time.sleep(10)
+        finally:
+            app.close()
+    finally:
+        sh(first, "systemctl start rabbitmq-server", timeout=300)
+    feeder.ids[:0], feeder.since = ids, since
+    finish(
+        fleet,
+        feeder,
+        f"3. workers and a new client started while their first-listed node ({first}) is down",
+        time.time(),
+        notes=f"the client's first send returned after {first_send['seconds']} s",
+    )
