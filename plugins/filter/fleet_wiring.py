@@ -152,7 +152,7 @@ def fleet_broker_certificates(hosts, hostvars, cluster):
     (other nodes and the CLI tools reach it by that name over inter-node TLS).
     """
     certificates = {}
-    for host in hosts:
+    for host in hosts if cluster else hosts[:1]:
         values = hostvars.get(host, {})
         names = [
             host,
@@ -163,8 +163,6 @@ def fleet_broker_certificates(hosts, hostvars, cluster):
         if cluster:
             names.append(fleet_rabbitmq_nodes([host], hostvars)[0].split("@", 1)[1])
         certificates[f"broker-{host}" if cluster else "broker"] = fleet_unique_names(names)
-        if not cluster:
-            break
     return certificates
 
 
