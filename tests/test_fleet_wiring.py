@@ -155,6 +155,12 @@ def test_delayed_delivery_entities_only_with_quorum_queues():
     assert _matches(fleet_permissions(["celery"], True)["worker"]["configure_priv"], "celery_delayed_27")
     assert _matches(fleet_permissions(["celery"], True)["worker"]["write_priv"], "celery_delayed_delivery")
     assert not _matches(fleet_permissions(["celery"], False)["worker"]["write_priv"], "celery_delayed_delivery")
+    # Clients publish a countdown task to the first delay level only, and only with quorum queues.
+    client = fleet_permissions(["celery"], True)["client"]
+    assert _matches(client["write_priv"], "celery_delayed_27")
+    assert not _matches(client["write_priv"], "celery_delayed_26")
+    assert not _matches(client["configure_priv"], "celery_delayed_27")
+    assert not _matches(fleet_permissions(["celery"], False)["client"]["write_priv"], "celery_delayed_27")
 
 
 def test_clients_publish_tasks_and_read_their_results_only():

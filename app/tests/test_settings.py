@@ -56,6 +56,7 @@ def test_an_amqps_broker_is_verified_against_the_ca_and_its_host_name(monkeypatc
 def test_reliability_defaults(monkeypatch):
     monkeypatch.delenv("CELERY_BROKER_HEARTBEAT", raising=False)
     monkeypatch.delenv("CELERY_TASK_DEFAULT_QUEUE_TYPE", raising=False)
+    monkeypatch.delenv("CELERY_TASK_DEFAULT_EXCHANGE_TYPE", raising=False)
     reloaded = importlib.reload(settings)
     app = Celery("reliability", set_as_current=False)
     app.config_from_object(reloaded)
@@ -70,13 +71,16 @@ def test_reliability_defaults(monkeypatch):
     assert conf.broker_heartbeat == contract.DEFAULT_HEARTBEAT
     assert conf.task_default_delivery_mode == "persistent"
     assert conf.task_default_queue_type == conf.task_create_missing_queue_type == "classic"
+    assert conf.task_default_exchange_type == "direct"
 
 
 def test_heartbeat_and_queue_type_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("CELERY_BROKER_HEARTBEAT", "20")
     monkeypatch.setenv("CELERY_TASK_DEFAULT_QUEUE_TYPE", "quorum")
+    monkeypatch.setenv("CELERY_TASK_DEFAULT_EXCHANGE_TYPE", "topic")
     reloaded = importlib.reload(settings)
     assert reloaded.broker_heartbeat == 20
     assert reloaded.task_default_queue_type == reloaded.task_create_missing_queue_type == "quorum"
+    assert reloaded.task_default_exchange_type == "topic"
     monkeypatch.undo()
     importlib.reload(settings)

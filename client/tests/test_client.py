@@ -79,3 +79,21 @@ def test_configure_refuses_a_pickle_client_unless_the_env_allows_it():
     assert fleet.settings(dict(ENV, CELERY_SERIALIZER="pickle", CELERY_ALLOW_PICKLE="true"))["task_serializer"] == (
         "pickle"
     )
+
+
+def test_on_quorum_queues_with_topic_exchanges_the_queues_say_quorum_so_countdowns_wait_in_rabbitmq():
+    """Celery sends a countdown task through RabbitMQ's delayed-delivery exchanges when a task queue says it is a
+    quorum queue and its exchange is not direct; the client never declares either (no_declare)."""
+    native = fleet.configure(
+        app(),
+        dict(ENV, CELERY_TASK_DEFAULT_QUEUE_TYPE="quorum", CELERY_TASK_DEFAULT_EXCHANGE_TYPE="topic"),
+    )
+    queues = native.conf.task_queues
+    assert {queue.name: queue.queue_arguments for queue in queues} == {
+        "celery": {"x-queue-type": "quorum"},
+        "io": {"x-queue-type": "quorum"},
+    }
+    assert all(queue.no_declare and queue.exchange.no_declare and queue.exchange.type == "topic" for queue in queues)
+    # Quorum queues on direct exchanges (a single broker's quorum fleet): no native path, countdowns go to the queue.
+    direct = fleet.configure(app(), dict(ENV, CELERY_TASK_DEFAULT_QUEUE_TYPE="quorum"))
+    assert all(queue.queue_arguments is None for queue in direct.conf.task_queues)

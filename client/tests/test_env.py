@@ -128,7 +128,12 @@ def test_unset_and_empty_variables_mean_the_defaults():
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("CELERY_BROKER_HEARTBEAT", "ten"), ("CELERY_TASK_DEFAULT_QUEUE_TYPE", "stream"), ("CELERY_SERIALIZER", "yaml")],
+    [
+        ("CELERY_BROKER_HEARTBEAT", "ten"),
+        ("CELERY_TASK_DEFAULT_QUEUE_TYPE", "stream"),
+        ("CELERY_TASK_DEFAULT_EXCHANGE_TYPE", "fanout"),
+        ("CELERY_SERIALIZER", "yaml"),
+    ],
 )
 def test_a_bad_value_is_refused_with_its_variables_name(name, value):
     with pytest.raises(ValueError, match=name):
@@ -140,3 +145,13 @@ def test_task_queues_are_the_default_queue_then_each_routes_once():
         {"CELERY_TASK_DEFAULT_QUEUE": "celery", "CELERY_TASK_ROUTES": '{"a.*": "io", "b.*": "io", "c": "cpu"}'}
     )
     assert fleet.task_queues == ["celery", "io", "cpu"]
+
+
+@pytest.mark.parametrize(
+    ("queue_type", "exchange_type", "native"),
+    [("quorum", "topic", True), ("quorum", "direct", False), ("classic", "topic", False), ("", "", False)],
+)
+def test_native_delayed_delivery_needs_quorum_queues_on_topic_exchanges(queue_type, exchange_type, native):
+    fleet = env.read({"CELERY_TASK_DEFAULT_QUEUE_TYPE": queue_type, "CELERY_TASK_DEFAULT_EXCHANGE_TYPE": exchange_type})
+    assert fleet.native_delayed_delivery is native
+    assert fleet.exchange_type == (exchange_type or "direct")

@@ -16,6 +16,8 @@ RE_CONTROL = r"celery\.pidbox|reply\.celery\.pidbox|.+\.celery\.pidbox|celeryev|
 # With quorum queues, Celery's native delayed delivery (countdown, ETA, retries) declares celery_delayed_<level>
 # exchanges and queues and a celery_delayed_delivery exchange, and routes delayed tasks through them.
 RE_DELAYED = "celery_delayed_[0-9]+|celery_delayed_delivery"
+# Where Celery publishes a countdown or ETA task on quorum queues (its first delay level's exchange).
+DELAYED_ENTRY = "celery_delayed_27"
 
 
 def fleet_host_address(host, hostvars, *variables):
@@ -224,8 +226,9 @@ def fleet_permissions(task_queues, delayed_delivery=False):
       control and event entities, publishing results to the default exchange (rpc), and an rpc result queue of its
       own (beat, tasks that send tasks); with ``delayed_delivery`` (quorum queues) Celery's delayed-delivery
       exchanges and queues;
-    - client: publish to the task exchanges, declare and read its own rpc result queue; nothing else, so a client
-      cannot consume, purge or delete a task queue, nor send remote-control commands to workers;
+    - client: publish to the task exchanges (with ``delayed_delivery``, also to the delayed-delivery entry exchange,
+      where Celery sends countdown and ETA tasks), declare and read its own rpc result queue; nothing else, so a
+      client cannot consume, purge or delete a task queue, nor send remote-control commands to workers;
     - monitor: remote control and events (celery inspect, Flower). Celery's inspect and control commands share one
       exchange, so this identity can also send control commands (shutdown included).
     """
@@ -239,7 +242,11 @@ def fleet_permissions(task_queues, delayed_delivery=False):
             "write_priv": rf"^({tasks}|{RE_CONTROL}|amq\.default{delayed})$",
             "read_priv": worker,
         },
-        "client": {"configure_priv": f"^{RE_UUID}$", "write_priv": f"^({tasks})$", "read_priv": f"^{RE_UUID}$"},
+        "client": {
+            "configure_priv": f"^{RE_UUID}$",
+            "write_priv": f"^({tasks}{'|' + DELAYED_ENTRY if delayed_delivery else ''})$",
+            "read_priv": f"^{RE_UUID}$",
+        },
         "monitor": {"configure_priv": control, "write_priv": control, "read_priv": control},
     }
 

@@ -18,8 +18,10 @@ from fleettest.scenario import (
     BROKER_NAME,
     CA_CERT,
     DEFAULT_QUEUE,
+    EXCHANGE_TYPE,
     IDENTITIES,
     MTLS,
+    QUEUE_TYPE,
     REDIS_TLS,
     ROUTES,
     SERIALIZER,
@@ -123,6 +125,8 @@ def celery_client(name, broker, backend, ca_cert=CA_CERT, identity="client"):
         "CELERY_SERIALIZER": SERIALIZER,
         "CELERY_TASK_ROUTES": json.dumps(ROUTES),
         "CELERY_TASK_DEFAULT_QUEUE": DEFAULT_QUEUE,
+        "CELERY_TASK_DEFAULT_QUEUE_TYPE": QUEUE_TYPE,
+        "CELERY_TASK_DEFAULT_EXCHANGE_TYPE": EXCHANGE_TYPE,
         "CELERY_BROKER_SSL_CA_CERTS": str(ca_cert),
     }
     if BROKER_NAME:

@@ -47,6 +47,8 @@ BROKER = BROKERS[0]
 CLUSTER = BROKER_KIND == "rabbitmq" and len(BROKERS) > 1
 # The task queues' type: the inventory's, else quorum on a cluster and classic on one broker (as the fleet does).
 QUEUE_TYPE = FLEET.get("fleet_queue_type", "quorum" if CLUSTER else "classic")
+# And their exchanges' type: the inventory's, else topic on a cluster and direct on one broker.
+EXCHANGE_TYPE = FLEET.get("fleet_task_exchange_type", "topic" if CLUSTER else "direct")
 # The verifier connects to each broker container's address, from outside its network: each broker's certificate
 # also names that address (the base config's fleet_tls_broker_names), so kombu checks each URL's own host (None).
 BROKER_NAME = None

@@ -106,6 +106,12 @@ task_default_delivery_mode = "persistent"
 task_default_queue_type = _env.queue_type
 task_create_missing_queue_type = task_default_queue_type
 
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#task-default-exchange-type
+# direct (Celery's default) or topic (fleet_task_exchange_type; the default on a cluster): each task queue's exchange.
+# On quorum queues Celery holds countdown and ETA tasks in RabbitMQ's delayed-delivery queues only for topic
+# exchanges; with direct ones a worker holds them until due, in one of its prefetch slots.
+task_default_exchange_type = _env.exchange_type
+
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#result-backend
 # rpc:// sends each result back over AMQP to the client that sent the task; nothing is stored on the broker.
 result_backend = _env.result_backend

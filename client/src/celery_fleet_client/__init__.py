@@ -26,16 +26,27 @@ class FleetClientError(ValueError):
     """Client settings that the fleet's broker would refuse; the message says what to set."""
 
 
-def task_queue(name):
+def task_queue(name, native_delayed_delivery=False):
     """A task queue as a client sees it: the exchange of the same name that the workers declared, never declared here.
 
     The client identity may publish to the task exchanges only: it cannot declare, bind, read or delete a queue, nor
     write to the default exchange (which would reach any queue by name, the workers' remote-control mailboxes
     included). Celery publishes a task for a "direct" exchange through the default exchange; with any other type it
     uses the queue's own exchange and routing key. The type here is never declared to the broker (no_declare), so
-    "topic" only selects that path; the broker keeps the workers' direct exchange.
+    "topic" only selects that path; the broker keeps the workers' exchange, direct or topic.
+
+    With ``native_delayed_delivery`` (quorum queues on the workers' topic exchanges: FleetEnv.native_delayed_delivery)
+    the queue also says it is a quorum queue, which is how Celery decides to send a countdown or ETA task through
+    RabbitMQ's delayed-delivery exchanges instead of straight to the queue (never declared here either).
     """
-    return Queue(name, Exchange(name, type="topic", no_declare=True), routing_key=name, no_declare=True)
+    arguments = {"x-queue-type": "quorum"} if native_delayed_delivery else None
+    return Queue(
+        name,
+        Exchange(name, type="topic", no_declare=True),
+        routing_key=name,
+        queue_arguments=arguments,
+        no_declare=True,
+    )
 
 
 def _sh_value(text):
@@ -113,7 +124,7 @@ def settings(environ=None):
         "result_accept_content": accept,
         "task_default_queue": fleet.default_queue,
         "task_routes": fleet.routes,
-        "task_queues": [task_queue(name) for name in fleet.task_queues],
+        "task_queues": [task_queue(name, fleet.native_delayed_delivery) for name in fleet.task_queues],
         # Reliability (docs/reliability.md): a send returns once the broker has confirmed it took the task, retries
         # across a broker restart, and a silent broker is noticed through heartbeats. Messages are persistent.
         "broker_transport_options": dict(contract.TRANSPORT_OPTIONS),

@@ -22,6 +22,10 @@ DEFAULT_HEARTBEAT = 10  # seconds; the inventory's fleet_broker_heartbeat
 DEFAULT_SERIALIZER = "json"
 SERIALIZERS = ("json", "msgpack", "pickle")
 QUEUE_TYPES = ("classic", "quorum")
+# The task queues' exchanges (each named after its queue). "topic" lets Celery hold countdown and ETA tasks in
+# RabbitMQ on quorum queues (native delayed delivery), which it does not do for "direct" exchanges.
+DEFAULT_EXCHANGE_TYPE = "direct"
+EXCHANGE_TYPES = ("direct", "topic")
 
 # Reliability settings that workers and clients share (docs/reliability.md): a publish returns once the broker
 # has confirmed it, and a send retries across a broker restart (about 30 s), not Celery's default of under a second.
@@ -134,12 +138,18 @@ class FleetEnv:
     result_backend: str = DEFAULT_RESULT_BACKEND  # CELERY_RESULT_BACKEND
     default_queue: str = DEFAULT_QUEUE  # CELERY_TASK_DEFAULT_QUEUE
     queue_type: str = DEFAULT_QUEUE_TYPE  # CELERY_TASK_DEFAULT_QUEUE_TYPE: classic or quorum
+    exchange_type: str = DEFAULT_EXCHANGE_TYPE  # CELERY_TASK_DEFAULT_EXCHANGE_TYPE: direct or topic
     routes: dict = field(default_factory=dict)  # CELERY_TASK_ROUTES (JSON)
     serializer: str = DEFAULT_SERIALIZER  # CELERY_SERIALIZER, with CELERY_ALLOW_PICKLE for pickle
     security_key: str | None = None  # CELERY_SECURITY_KEY: message signing, this host's key
     security_certificate: str | None = None  # CELERY_SECURITY_CERTIFICATE: its certificate
     security_cert_store: str | None = None  # CELERY_SECURITY_CERT_STORE: glob of the trusted signers' certificates
     beat_schedule: dict = field(default_factory=dict)  # CELERY_BEAT_SCHEDULE (JSON; beat only)
+
+    @property
+    def native_delayed_delivery(self):
+        """Whether countdown and ETA tasks wait in RabbitMQ (quorum queues on topic exchanges), not in a worker."""
+        return self.queue_type == "quorum" and self.exchange_type == "topic"
 
     @property
     def task_queues(self):
@@ -153,6 +163,11 @@ def read(environ):
     queue_type = _get(environ, "CELERY_TASK_DEFAULT_QUEUE_TYPE") or DEFAULT_QUEUE_TYPE
     if queue_type not in QUEUE_TYPES:
         raise ValueError(f"CELERY_TASK_DEFAULT_QUEUE_TYPE must be one of {', '.join(QUEUE_TYPES)}, not {queue_type!r}")
+    exchange_type = _get(environ, "CELERY_TASK_DEFAULT_EXCHANGE_TYPE") or DEFAULT_EXCHANGE_TYPE
+    if exchange_type not in EXCHANGE_TYPES:
+        raise ValueError(
+            f"CELERY_TASK_DEFAULT_EXCHANGE_TYPE must be one of {', '.join(EXCHANGE_TYPES)}, not {exchange_type!r}"
+        )
     if heartbeat is not None and not heartbeat.isdigit():
         raise ValueError(f"CELERY_BROKER_HEARTBEAT must be a whole number of seconds, not {heartbeat!r}")
     signing = [_get(environ, f"CELERY_SECURITY_{name}") for name in ("KEY", "CERTIFICATE", "CERT_STORE")]
@@ -169,6 +184,7 @@ def read(environ):
         result_backend=_get(environ, "CELERY_RESULT_BACKEND") or DEFAULT_RESULT_BACKEND,
         default_queue=_get(environ, "CELERY_TASK_DEFAULT_QUEUE") or DEFAULT_QUEUE,
         queue_type=queue_type,
+        exchange_type=exchange_type,
         routes=parse_routes(environ.get("CELERY_TASK_ROUTES", "")),
         serializer=parse_serializer(environ.get("CELERY_SERIALIZER"), environ.get("CELERY_ALLOW_PICKLE")),
         security_key=signing[0],
