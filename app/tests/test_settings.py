@@ -81,6 +81,11 @@ def test_heartbeat_and_queue_type_come_from_the_environment(monkeypatch):
     reloaded = importlib.reload(settings)
     assert reloaded.broker_heartbeat == 20
     assert reloaded.task_default_queue_type == reloaded.task_create_missing_queue_type == "quorum"
-    assert reloaded.task_default_exchange_type == "topic"
+    assert reloaded.task_default_exchange_type == reloaded.task_create_missing_queue_exchange_type == "topic"
+    # Every queue a worker consumes from (-Q, routes) gets a topic exchange, not only the default queue.
+    app = Celery("exchanges", set_as_current=False)
+    app.config_from_object(reloaded)
+    exchanges = {name: app.amqp.queues[name].exchange.type for name in ("celery", "io")}
+    assert exchanges == {"celery": "topic", "io": "topic"}
     monkeypatch.undo()
     importlib.reload(settings)

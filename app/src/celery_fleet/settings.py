@@ -111,6 +111,8 @@ task_create_missing_queue_type = task_default_queue_type
 # On quorum queues Celery holds countdown and ETA tasks in RabbitMQ's delayed-delivery queues only for topic
 # exchanges; with direct ones a worker holds them until due, in one of its prefetch slots.
 task_default_exchange_type = _env.exchange_type
+# The default applies to the default queue only: a queue created from -Q or a route gets an exchange of this type.
+task_create_missing_queue_exchange_type = task_default_exchange_type
 
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#result-backend
 # rpc:// sends each result back over AMQP to the client that sent the task; nothing is stored on the broker.

@@ -35,6 +35,7 @@ settings = dict(
     task_create_missing_queue_type=fleet.queue_type,
     # And their exchanges' type (topic on a cluster: countdown tasks then wait in RabbitMQ, not in a worker).
     task_default_exchange_type=fleet.exchange_type,
+    task_create_missing_queue_exchange_type=fleet.exchange_type,
     task_routes=fleet.routes,
     task_serializer=fleet.serializer,
     result_serializer=fleet.serializer,
