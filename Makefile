@@ -29,7 +29,8 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help deps host-deps venv images lab lab-down lint unit lab-test examples-deps molecule faults cluster-faults test bench-deps bench clean
+.PHONY: help deps host-deps venv images lab lab-down lint unit lab-test examples-deps molecule faults cluster-faults test test-fleets \
+  test-lab-in-lane bench-deps bench clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -77,7 +78,7 @@ unit: venv bench-deps ## Unit tests: the tasks package (app/), the client librar
 	  tests/test_fleet_wiring.py tests/test_celery_worker_filters.py tests/test_rabbitmq_filters.py tests/test_celery_env.py \
 	  tests/test_pins.py tests/test_systemd_stale_units.py tests/test_fault_report.py
 
-lab-test: deps examples-deps ## The README's main command end to end: make lab twice, the client env file, the example clients, worker3, lab-down
+lab-test: deps examples-deps ## The README's main command end to end: make lab, the client env file, the example clients, make lab again with worker3, lab-down
 	pytest -v -p no:cacheprovider tests/test_lab.py
 
 examples-deps: venv ## The example clients' own pins in .venv (examples/django-client/requirements.txt: Django)
@@ -100,7 +101,36 @@ cluster-faults: deps images ## The cluster's fault suite alone, against the stri
 	molecule converge -s strict
 	PYTEST_ADDOPTS="-k test_cluster_faults" FLEET_FAULTS_DOCS=1 molecule verify -s strict
 
-test: deps lint unit lab-test molecule ## Everything: lint, unit tests, the lab, molecule on every distro
+test: deps images lint unit ## Everything: lint, unit tests, the lab, molecule on every distro
+	@$(MAKE) --no-print-directory -j2 --output-sync=target test-fleets
+
+# make test's fleets, two at a time. The CPU is the limit of this machine kind (2 cores): a fleet converging keeps
+# both busy, while a verifier mostly waits (faults, restarts, heartbeats) with half the CPU idle. So one fleet
+# converges while another is verified, in this order (make -j2 follows the prerequisites below):
+#   default up  ->  default verified  +  the lab test        (the lab converges while the fault suite waits)
+#   strict up   ->  strict verified   +  redis up
+#   redis verified
+# "up" is molecule test's sequence up to idempotence; "verified" is verify, then destroy (whatever verify said).
+# Each step's output is printed whole when it ends (--output-sync). make molecule runs the same scenarios one by one.
+test-fleets: molecule-verified-redis test-lab-in-lane
+
+test-lab-in-lane: molecule-up-default
+	@$(MAKE) --no-print-directory lab-test
+
+molecule-up-strict: molecule-verified-default test-lab-in-lane
+molecule-up-redis: molecule-up-strict
+molecule-verified-redis: molecule-verified-strict
+
+molecule-up-%:
+	@echo "=== molecule -s $*: destroy, syntax, create, converge, idempotence"
+	@for step in destroy syntax create converge idempotence; do \
+	  molecule $$step -s $* || { molecule destroy -s $* >/dev/null 2>&1; exit 1; }; \
+	done
+
+molecule-verified-%: molecule-up-%
+	@echo "=== molecule -s $*: verify, destroy"
+	@rc=0; molecule verify -s $* || rc=$$?; \
+	molecule destroy -s $*; podman volume rm -f $(MOLECULE_VOLUMES) >/dev/null; exit $$rc
 
 # Worker counts and options of the benchmark, e.g. make bench BENCH_WORKERS=1,2 BENCH_ARGS=--profile
 BENCH_WORKERS ?= 1,2,4

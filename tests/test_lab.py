@@ -1,10 +1,11 @@
 """The README's main command, end to end: `make lab` on this machine, as a newcomer runs it.
 
 Runs the real commands (make lab, make lab-down, the stock celery CLI) against real containers, in order:
-a taken port fails early; a fresh lab converges and runs tasks; a second run changes nothing; another checkout's
-make lab and make lab-down leave the running lab alone; the client env file works from this machine; adding worker3
-to the lab inventory as documented adds a worker and changes nothing else; make lab-down removes the containers,
-the network and .lab/, and keeps the base image.
+a taken port fails early; a fresh lab converges and runs tasks; another checkout's make lab and make lab-down leave
+the running lab alone; the client env file works from this machine; adding worker3 to the lab inventory as
+documented and running make lab again adds a worker and changes nothing else (the second run of make lab: every
+other host reports no change but the broker's firewall, which now admits worker3); make lab-down removes the
+containers, the network and .lab/, and keeps the base image.
 """
 
 import json
@@ -114,14 +115,6 @@ def test_make_lab_brings_up_the_fleet_and_runs_tasks_through_it():
     assert re.search(r"^fleet\.fetch_url\s+.*\s+io\s+io@worker2\s+ok\s+200\s", table, re.M), table
     assert "==> Done in" in output
     assert sorted(lab_containers()) == ["celery-fleet-lab-mq", "celery-fleet-lab-worker1", "celery-fleet-lab-worker2"]
-
-
-def test_second_make_lab_reuses_everything_and_changes_nothing():
-    output = run("make", "lab").stdout
-    assert "site.yml: 0 changes" in output
-    # Both playbooks (containers, then site.yml) report zero changes on every host.
-    assert re.findall(r"changed=(\d+)", output)
-    assert set(re.findall(r"changed=(\d+)", output)) == {"0"}, output[-4000:]
 
 
 def test_a_second_checkout_leaves_the_running_lab_alone(tmp_path):

@@ -3,17 +3,17 @@
 Mark `rollout` (3_rollout: after the fault suite, before the switches): replaces the fleet's tasks package with
 examples/acme-tasks (one app, tasks in a sub-package and in a module, listed in include=[...]), given as a pip
 requirement fetched from a package index of its own (a local file:// index here). Every worker unit and beat
-restart onto it; the broker does not change; the deployed version is recorded on every worker.
+restart onto it; the broker keeps running (a tasks package is the workers' business: the run is limited to them, as
+an operator limits a package rollout); the deployed version is recorded on every worker.
 """
 
 import json
-import re
 import shutil
 import subprocess
 import sys
 
 import pytest
-from fleettest.scenario import BROKER_SERVICE, BROKERS, PROJECT, converge, main_pid
+from fleettest.scenario import BROKER_SERVICE, PROJECT, converge, main_pid
 
 pytestmark = pytest.mark.rollout
 
@@ -49,14 +49,12 @@ def test_a_new_tasks_package_rolls_out_to_every_worker(tmp_path, brokers, worker
         "fleet_celery_app": "acme_tasks.celery:app",
         "fleet_beat_schedule": {"hourly-total": {"task": "acme.billing.total", "every": 3600, "args": [[1, 2]]}},
     }
-    output = converge([*BROKERS, "worker1", "worker2"], "-e", json.dumps(variables))
+    converge(["worker1", "worker2"], "-e", json.dumps(variables))
 
     # Everything that runs the package restarted onto it; the broker was left alone.
     for (name, unit), pid in before.items():
         assert main_pid(hosts[name], unit) not in (0, pid), f"{unit} on {name} did not restart"
     assert [main_pid(broker, BROKER_SERVICE) for broker in brokers] == brokers_before
-    for name in BROKERS:
-        assert re.search(rf"^{name}\s+: ok=\d+\s+changed=0 ", output, re.M), output[-2000:]
 
     # Tasks from both modules of the new package run, by name, from a client without the code.
     assert client.send_task("acme.billing.total", args=[[10, 20.5]], kwargs={"tax_rate": 0.1}).get(timeout=30) == 33.55
