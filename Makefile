@@ -104,22 +104,21 @@ cluster-faults: deps images ## The cluster's fault suite alone, against the stri
 test: deps images lint unit ## Everything: lint, unit tests, the lab, molecule on every distro
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-fleets
 
-# make test's fleets, two at a time. The CPU is the limit of this machine kind (2 cores): a fleet converging keeps
-# both busy, while a verifier mostly waits (faults, restarts, heartbeats) with half the CPU idle. So one fleet
-# converges while another is verified, in this order (make -j2 follows the prerequisites below):
-#   default up  ->  default verified  +  the lab test        (the lab converges while the fault suite waits)
-#   strict up   ->  strict verified   +  redis up
-#   redis verified
+# make test's fleets: the lab test runs while the default scenario is verified. The CPU is the limit of this
+# machine kind (2 cores): a fleet converging keeps both busy, while the default scenario's verifier mostly waits
+# (its fault suite: restarts, network cuts, heartbeats) with half the CPU idle. The molecule scenarios themselves
+# run one after the other: they name their containers alike (worker1, worker2, broker), so two at once would
+# replace each other's. The order (make -j2 follows the prerequisites below):
+#   default up  ->  default verified  +  the lab test  ->  strict up, verified  ->  redis up, verified
 # "up" is molecule test's sequence up to idempotence; "verified" is verify, then destroy (whatever verify said).
-# Each step's output is printed whole when it ends (--output-sync). make molecule runs the same scenarios one by one.
-test-fleets: molecule-verified-redis test-lab-in-lane
+# Each step's output is printed whole when it ends (--output-sync). make molecule runs the scenarios one by one.
+test-fleets: molecule-verified-redis
 
 test-lab-in-lane: molecule-up-default
 	@$(MAKE) --no-print-directory lab-test
 
 molecule-up-strict: molecule-verified-default test-lab-in-lane
-molecule-up-redis: molecule-up-strict
-molecule-verified-redis: molecule-verified-strict
+molecule-up-redis: molecule-verified-strict
 
 molecule-up-%:
 	@echo "=== molecule -s $*: destroy, syntax, create, converge, idempotence"
