@@ -1,12 +1,14 @@
 """The RabbitMQ broker: running at boot, with its limits and cookie, no guest. Security: test_security.py."""
 
 import json
+import re
+import shlex
 
 import amqp
 import pytest
 from amqp.exceptions import AccessRefused
 from fleettest.clients import amqp_url, connect
-from fleettest.scenario import MTLS, rabbitmq_only
+from fleettest.scenario import BROKER, MTLS, converge, rabbitmq_only
 from kombu.exceptions import OperationalError
 
 pytestmark = rabbitmq_only
@@ -67,3 +69,27 @@ def test_the_inventorys_own_policy_is_set_and_leaves_the_task_queues_alone(broke
     task_queues = {queue["name"]: queue.get("policy") for queue in queues if queue["name"] in ("celery", "io")}
     assert set(task_queues) == {"celery", "io"}
     assert not any(task_queues.values()), task_queues
+
+
+def authenticates(broker, user, password):
+    """Whether RabbitMQ's internal database accepts ``password`` for ``user`` (either login method)."""
+    return broker.run(f"rabbitmqctl -q authenticate_user {shlex.quote(user)} {shlex.quote(password)}").rc == 0
+
+
+def test_a_password_changed_in_the_inventory_is_applied_by_the_next_run(broker, monitor_password):
+    """A rotated vault password reaches the broker on the next run, as one import of a hash; then it is put back.
+
+    Narrowed to the broker's access (--tags rabbitmq_access), the one part of a run this is about.
+    """
+    rotated = monitor_password + "-rotated"
+    output = converge([BROKER], "-e", json.dumps({"fleet_amqp_monitor_password": rotated}), "--tags", "rabbitmq_access")
+    try:
+        assert authenticates(broker, "fleet-monitor", rotated)
+        assert not authenticates(broker, "fleet-monitor", monitor_password)
+        assert rotated not in output
+        # One change: the import of the one user whose password changed.
+        assert re.search(rf"^{BROKER}\s+: ok=\d+\s+changed=1 ", output, re.M), output[-2000:]
+    finally:
+        output = converge([BROKER], "--tags", "rabbitmq_access")
+    assert authenticates(broker, "fleet-monitor", monitor_password)
+    assert re.search(rf"^{BROKER}\s+: ok=\d+\s+changed=1 ", output, re.M), output[-2000:]

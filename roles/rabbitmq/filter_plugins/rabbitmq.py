@@ -1,9 +1,13 @@
-"""Filters of the rabbitmq role: the firewall's address sets and the users' checks.
+"""Filters of the rabbitmq role: the firewall's address sets, the users' checks, and what the users lack.
 
 Used by the role's vars/main.yml and tasks/preflight.yml; unit tests in tests/test_rabbitmq_filters.py.
 """
 
+import base64
+import hashlib
+import hmac
 import ipaddress
+import os
 
 
 def rabbitmq_resolved_names(getent_results):
@@ -63,6 +67,99 @@ def rabbitmq_host_names(sources):
 def rabbitmq_users_without_password(users):
     """Names of the present users that have no (or an empty) password."""
     return [user["name"] for user in users if user.get("state", "present") == "present" and not user.get("password")]
+
+
+# RabbitMQ's internal password hashes: base64 of a 4-byte salt followed by HASH(salt + UTF-8 password)
+# (rabbit_password); the definitions name the function per user.
+_HASHES = {
+    "rabbit_password_hashing_sha256": hashlib.sha256,
+    "rabbit_password_hashing_sha512": hashlib.sha512,
+    "rabbit_password_hashing_md5": hashlib.md5,
+}
+DEFAULT_HASHING = "rabbit_password_hashing_sha256"
+_NO_PERMISSION = "^$"
+
+
+def rabbitmq_password_hash(password, hashing=DEFAULT_HASHING, salt=None):
+    """The password_hash RabbitMQ stores for ``password`` ("" for none: a user who logs in by certificate only)."""
+    if not password:
+        return ""
+    salt = os.urandom(4) if salt is None else salt
+    return base64.b64encode(salt + _HASHES[hashing](salt + password.encode()).digest()).decode()
+
+
+def rabbitmq_password_matches(password, password_hash, hashing=DEFAULT_HASHING):
+    """Whether ``password_hash`` (as RabbitMQ's definitions give it) is the hash of ``password``."""
+    if not password or not password_hash:
+        return not password and not password_hash
+    if hashing not in _HASHES:
+        return False
+    stored = base64.b64decode(password_hash)
+    return hmac.compare_digest(stored, base64.b64decode(rabbitmq_password_hash(password, hashing, stored[:4])))
+
+
+def _tags(tags):
+    # Definitions give tags as a list (3.9 and later) or a comma-separated string (earlier).
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    return sorted(tag.strip() for tag in tags if tag.strip())
+
+
+def rabbitmq_access_changes(users, definitions):
+    """What the broker's users lack against ``users`` (the role's rabbitmq_users), from its exported definitions.
+
+    Returns ``{"definitions": {"users": [...], "permissions": [...]}, "clear": [...], "delete": [...]}``:
+    definitions to import (a user missing, or whose password, hashing or tags differ, with a freshly salted
+    hash; a permission missing or different), permissions to clear ({"user", "vhost"}: a present user's vhost
+    that the inventory no longer lists) and the names of users to delete (marked absent, and guest). All empty:
+    nothing to do. Permissions follow community.rabbitmq.rabbitmq_user's rules: an omitted regex is "^$"; only
+    the listed vhosts keep permissions.
+    """
+    current_users = {user["name"]: user for user in definitions.get("users", [])}
+    current_permissions = {
+        (entry["user"], entry["vhost"]): (entry["configure"], entry["write"], entry["read"])
+        for entry in definitions.get("permissions", [])
+    }
+    changes = {"definitions": {"users": [], "permissions": []}, "clear": [], "delete": []}
+    wanted_absent = {user["name"] for user in users if user.get("state", "present") == "absent"} | {"guest"}
+    changes["delete"] = sorted(name for name in wanted_absent if name in current_users)
+    for user in users:
+        if user.get("state", "present") == "absent":
+            continue
+        name, password, tags = user["name"], user.get("password"), _tags(user.get("tags") or [])
+        current = current_users.get(name)
+        hashing = (current or {}).get("hashing_algorithm", DEFAULT_HASHING)
+        if hashing not in _HASHES:
+            hashing = DEFAULT_HASHING
+        if (
+            current is None
+            or not rabbitmq_password_matches(password, current.get("password_hash", ""), hashing)
+            or _tags(current.get("tags") or []) != tags
+        ):
+            changes["definitions"]["users"].append(
+                {
+                    "name": name,
+                    "password_hash": rabbitmq_password_hash(password, hashing),
+                    "hashing_algorithm": hashing,
+                    "tags": tags,
+                }
+            )
+        wanted = {}
+        for permission in user.get("permissions") or []:
+            wanted[permission["vhost"]] = tuple(
+                permission.get(key) or _NO_PERMISSION for key in ("configure_priv", "write_priv", "read_priv")
+            )
+        for vhost, (configure, write, read) in sorted(wanted.items()):
+            if current_permissions.get((name, vhost)) != (configure, write, read):
+                changes["definitions"]["permissions"].append(
+                    {"user": name, "vhost": vhost, "configure": configure, "write": write, "read": read}
+                )
+        changes["clear"].extend(
+            {"user": name, "vhost": vhost}
+            for (holder, vhost) in sorted(current_permissions)
+            if holder == name and vhost not in wanted
+        )
+    return changes
 
 
 class FilterModule:
