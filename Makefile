@@ -96,7 +96,7 @@ faults: deps images ## The fault-injection suite alone, against the default scen
 	molecule converge
 	PYTEST_ADDOPTS="-k test_faults" molecule verify
 
-cluster-faults: deps images ## The cluster's fault suite alone, against the strict scenario's 3 nodes; writes its table into docs/cluster.md
+cluster-faults: deps images ## The cluster's fault suite alone, against the strict scenario's 3 nodes; writes its table into docs/reliability.md
 	molecule create -s strict
 	molecule converge -s strict
 	PYTEST_ADDOPTS="-k test_cluster_faults" FLEET_FAULTS_DOCS=1 molecule verify -s strict

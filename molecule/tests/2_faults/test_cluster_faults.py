@@ -1,4 +1,4 @@
-"""A broker node lost under load, three ways: docs/cluster.md's fault table, written by this run.
+"""A broker node lost under load, three ways: the cluster fault table of docs/reliability.md, written by this run.
 
 Mark `cluster_faults`, on a cluster (the strict scenario, after 1_fleet). In every case a steady stream of
 ``fleet.sleep`` probes with unique ids flows through the verifier's client to both task queues before, during and
@@ -8,7 +8,7 @@ queue with one leader and all its members, and no node quorum-critical (fleettes
 that ran twice: at-least-once delivery across a lost connection) are counted and reported, not failed.
 
 The table is printed, written to cluster-faults-report.md (git-ignored) and, with FLEET_FAULTS_DOCS=1, into
-docs/cluster.md between its markers: the figures in the docs come from a run, never from a hand.
+docs/reliability.md between its markers: the figures in the docs come from a run, never from a hand.
 """
 
 import contextlib
@@ -30,7 +30,7 @@ PROBE_SECONDS = 0.5
 LEAD = 5  # seconds of load before the fault and after it
 SETTLE = 240  # seconds a case may take to drain after its fault
 REPORT = PROJECT / "cluster-faults-report.md"
-DOC = PROJECT / "docs" / "cluster.md"
+DOC = PROJECT / "docs" / "reliability.md"
 BEGIN = "<!-- BEGIN cluster-faults: written by the cluster fault suite (FLEET_FAULTS_DOCS=1), do not edit -->"
 END = "<!-- END cluster-faults -->"
 # The worker units of the strict scenario's hosts (restarted in case 3 while the first node is down).
