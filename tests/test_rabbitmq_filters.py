@@ -105,8 +105,8 @@ def test_a_broker_that_has_what_the_inventory_says_needs_nothing():
     current = definitions([exported_user("fleet")], [exported_permission("fleet")])
     assert rabbitmq_access_changes([wanted()], current) == {
         "definitions": {"users": [], "permissions": []},
-        "clear": [],
-        "delete": [],
+        "permissions_to_clear": [],
+        "users_to_delete": [],
     }
 
 
@@ -114,7 +114,7 @@ def test_a_fresh_broker_gets_every_user_and_loses_guest():
     current = definitions([exported_user("guest", tags=["administrator"])], [exported_permission("guest", "/", ".*")])
     monitor = wanted("fleet-monitor", "m0n", ["monitoring"], [{"vhost": "fleet", "read_priv": "^$"}])
     changes = rabbitmq_access_changes([wanted(), monitor], current)
-    assert changes["delete"] == ["guest"]
+    assert changes["users_to_delete"] == ["guest"]
     assert [user["name"] for user in changes["definitions"]["users"]] == ["fleet", "fleet-monitor"]
     fleet, monitor_user = changes["definitions"]["users"]
     assert rabbitmq_password_matches("s3cret/@:%", fleet["password_hash"])
@@ -125,7 +125,7 @@ def test_a_fresh_broker_gets_every_user_and_loses_guest():
         exported_permission("fleet"),
         {"user": "fleet-monitor", "vhost": "fleet", "configure": "^$", "write": "^$", "read": "^$"},
     ]
-    assert changes["clear"] == []
+    assert changes["permissions_to_clear"] == []
 
 
 def test_a_changed_password_is_imported_with_the_hashing_the_user_has():
@@ -152,12 +152,12 @@ def test_a_changed_permission_is_imported_and_an_unlisted_vhost_is_cleared():
     )
     changes = rabbitmq_access_changes([wanted()], current)
     assert changes["definitions"] == {"users": [], "permissions": [exported_permission("fleet")]}
-    assert changes["clear"] == [{"user": "fleet", "vhost": "/"}]
+    assert changes["permissions_to_clear"] == [{"user": "fleet", "vhost": "/"}]
 
 
 def test_an_absent_user_is_deleted_only_when_the_broker_has_it():
     current = definitions([exported_user("fleet"), exported_user("old")], [exported_permission("fleet")])
     users = [wanted(), wanted("old", state="absent"), wanted("never", state="absent")]
     changes = rabbitmq_access_changes(users, current)
-    assert changes["delete"] == ["old"]
+    assert changes["users_to_delete"] == ["old"]
     assert changes["definitions"] == {"users": [], "permissions": []}

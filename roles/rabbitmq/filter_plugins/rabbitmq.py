@@ -108,21 +108,21 @@ def _tags(tags):
 def rabbitmq_access_changes(users, definitions):
     """What the broker's users lack against ``users`` (the role's rabbitmq_users), from its exported definitions.
 
-    Returns ``{"definitions": {"users": [...], "permissions": [...]}, "clear": [...], "delete": [...]}``:
-    definitions to import (a user missing, or whose password, hashing or tags differ, with a freshly salted
-    hash; a permission missing or different), permissions to clear ({"user", "vhost"}: a present user's vhost
-    that the inventory no longer lists) and the names of users to delete (marked absent, and guest). All empty:
-    nothing to do. Permissions follow community.rabbitmq.rabbitmq_user's rules: an omitted regex is "^$"; only
-    the listed vhosts keep permissions.
+    Returns ``{"definitions": {"users": [...], "permissions": [...]}, "permissions_to_clear": [...],
+    "users_to_delete": [...]}``: definitions to import (a user missing, or whose password, hashing or tags differ,
+    with a freshly salted hash; a permission missing or different), permissions to clear ({"user", "vhost"}: a
+    present user's vhost that the inventory no longer lists) and the names of users to delete (marked absent, and
+    guest). All empty: nothing to do. Permissions follow community.rabbitmq.rabbitmq_user's rules: an omitted regex
+    is "^$"; only the listed vhosts keep permissions.
     """
     current_users = {user["name"]: user for user in definitions.get("users", [])}
     current_permissions = {
         (entry["user"], entry["vhost"]): (entry["configure"], entry["write"], entry["read"])
         for entry in definitions.get("permissions", [])
     }
-    changes = {"definitions": {"users": [], "permissions": []}, "clear": [], "delete": []}
+    changes = {"definitions": {"users": [], "permissions": []}, "permissions_to_clear": [], "users_to_delete": []}
     wanted_absent = {user["name"] for user in users if user.get("state", "present") == "absent"} | {"guest"}
-    changes["delete"] = sorted(name for name in wanted_absent if name in current_users)
+    changes["users_to_delete"] = sorted(name for name in wanted_absent if name in current_users)
     for user in users:
         if user.get("state", "present") == "absent":
             continue
@@ -154,7 +154,7 @@ def rabbitmq_access_changes(users, definitions):
                 changes["definitions"]["permissions"].append(
                     {"user": name, "vhost": vhost, "configure": configure, "write": write, "read": read}
                 )
-        changes["clear"].extend(
+        changes["permissions_to_clear"].extend(
             {"user": name, "vhost": vhost}
             for (holder, vhost) in sorted(current_permissions)
             if holder == name and vhost not in wanted
