@@ -20,6 +20,8 @@ BIN := $(VENV)/bin
 # mutual TLS, signed messages and the switch to quorum queues; Redis.
 SCENARIOS ?= default strict redis
 HOST_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs python3-venv
+# make test's second podman store (test-fleets below); generated, git-ignored.
+LANE_STORAGE_CONF := $(CURDIR)/.podman-lane/storage.conf
 # The default scenario's worker journals (molecule/default/molecule.yml): removed after each run, with its containers.
 MOLECULE_VOLUMES := celery-fleet-molecule-worker1-journal celery-fleet-molecule-worker2-journal
 
@@ -76,7 +78,8 @@ unit: venv bench-deps ## Unit tests: the tasks package (app/), the client librar
 	cd client && pytest -q
 	pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/test_preflight.py tests/test_client_settings.py tests/test_pki.py tests/test_bench_report.py \
 	  tests/test_fleet_wiring.py tests/test_celery_worker_filters.py tests/test_rabbitmq_filters.py tests/test_celery_env.py \
-	  tests/test_pins.py tests/test_systemd_stale_units.py tests/test_fault_report.py
+	  tests/test_pins.py tests/test_systemd_stale_units.py tests/test_fault_report.py \
+	  tests/test_podman_store.py
 
 lab-test: deps examples-deps ## The README's main command end to end: make lab, the client env file, the example clients, make lab again with worker3, lab-down
 	pytest -v -p no:cacheprovider tests/test_lab.py
@@ -104,32 +107,41 @@ cluster-faults: deps images ## The cluster's fault suite alone, against the stri
 test: deps images lint unit ## Everything: lint, unit tests, the lab, molecule on every distro
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-fleets
 
-# make test's fleets: the lab test runs while the default scenario is verified. The CPU is the limit of this
-# machine kind (2 cores): a fleet converging keeps both busy, while the default scenario's verifier mostly waits
-# (its fault suite: restarts, network cuts, heartbeats) with half the CPU idle. The molecule scenarios themselves
-# run one after the other: they name their containers alike (worker1, worker2, broker), so two at once would
-# replace each other's. The order (make -j2 follows the prerequisites below):
-#   default up  ->  default verified  +  the lab test  ->  strict up, verified  ->  redis up, verified
+# make test's fleets, in two lanes. The CPU is the limit of this machine kind (2 cores): a fleet converging keeps
+# both busy, while the default scenario's verifier mostly waits (its fault suite: restarts, network cuts,
+# heartbeats) with half the CPU idle; the second lane fills it. The scenarios name their containers alike (worker1,
+# worker2, broker), and two scenarios in one podman store would replace each other's: the second lane's scenario
+# runs in a podman store of its own (LANE_STORAGE_CONF, tests/fleettest/podman_store.py), which reads the base
+# images from the main store. The order (make -j2 follows the prerequisites below):
+#   lane 1:  default up  ->  default verified  ->  strict up, verified
+#   lane 2:               the lab test  ->  redis up, verified (in the second store)
 # "up" is molecule test's sequence up to idempotence; "verified" is verify, then destroy (whatever verify said).
 # Each step's output is printed whole when it ends (--output-sync). make molecule runs the scenarios one by one.
-test-fleets: molecule-verified-redis
+test-fleets: molecule-verified-strict molecule-verified-redis
 
 test-lab-in-lane: molecule-up-default
 	@$(MAKE) --no-print-directory lab-test
 
-molecule-up-strict: molecule-verified-default test-lab-in-lane
-molecule-up-redis: molecule-verified-strict
+molecule-up-strict: molecule-verified-default
+molecule-up-redis: test-lab-in-lane $(LANE_STORAGE_CONF)
+# The environment of a scenario's molecule and podman commands: the second store for the second lane's scenario.
+MOLECULE_ENV_redis = CONTAINERS_STORAGE_CONF=$(LANE_STORAGE_CONF)
+
+$(LANE_STORAGE_CONF): tests/fleettest/podman_store.py
+	@mkdir -p $(@D)
+	@podman info --format json | $(BIN)/python tests/fleettest/podman_store.py > $@.tmp
+	@mv $@.tmp $@
 
 molecule-up-%:
 	@echo "=== molecule -s $*: destroy, syntax, create, converge, idempotence"
 	@for step in destroy syntax create converge idempotence; do \
-	  molecule $$step -s $* || { molecule destroy -s $* >/dev/null 2>&1; exit 1; }; \
+	  env $(MOLECULE_ENV_$*) molecule $$step -s $* || { env $(MOLECULE_ENV_$*) molecule destroy -s $* >/dev/null 2>&1; exit 1; }; \
 	done
 
 molecule-verified-%: molecule-up-%
 	@echo "=== molecule -s $*: verify, destroy"
-	@rc=0; molecule verify -s $* || rc=$$?; \
-	molecule destroy -s $*; podman volume rm -f $(MOLECULE_VOLUMES) >/dev/null; exit $$rc
+	@rc=0; env $(MOLECULE_ENV_$*) molecule verify -s $* || rc=$$?; \
+	env $(MOLECULE_ENV_$*) molecule destroy -s $*; env $(MOLECULE_ENV_$*) podman volume rm -f $(MOLECULE_VOLUMES) >/dev/null; exit $$rc
 
 # Worker counts and options of the benchmark, e.g. make bench BENCH_WORKERS=1,2 BENCH_ARGS=--profile
 BENCH_WORKERS ?= 1,2,4
@@ -143,6 +155,7 @@ bench: deps images bench-deps ## Benchmark: converge time for 1, 2, 4 workers; t
 clean: ## Remove molecule's containers and the virtualenv
 	-@[ -x $(BIN)/molecule ] && $(BIN)/molecule destroy >/dev/null 2>&1 || true
 	-@podman volume rm -f $(MOLECULE_VOLUMES) >/dev/null 2>&1 || true
+	-@[ -f $(LANE_STORAGE_CONF) ] && CONTAINERS_STORAGE_CONF=$(LANE_STORAGE_CONF) podman rm -af >/dev/null 2>&1 || true
 	-@[ -x $(BIN)/python ] && [ -f .bench/inventory/hosts.yml ] && $(BIN)/ansible-playbook -i .bench/inventory \
 	  playbooks/lab.yml -e lab_state=absent >/dev/null 2>&1 || true
-	rm -rf $(VENV) .bench
+	rm -rf $(VENV) .bench .podman-lane
