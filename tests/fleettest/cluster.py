@@ -6,6 +6,7 @@ A node is named ``rabbit@<container>``: the containers' host names are their nam
 
 import json
 import subprocess
+import threading
 
 from fleettest.faults import sh
 from fleettest.wait import wait_for
@@ -85,3 +86,38 @@ def wait_whole(containers, task_queues, timeout=300):
 
 def _quorum_safe(container):
     return sh(container, "rabbitmq-diagnostics -q check_if_node_is_quorum_critical >/dev/null && echo ok", check=False)
+
+
+def paused(container):
+    """True when ``container``'s RabbitMQ runs (its unit is active) but its application does not: the node paused
+    itself (cluster_partition_handling = pause_minority), as opposed to one that stopped or crashed."""
+    unit = sh(container, "systemctl is-active rabbitmq-server", check=False).strip()
+    application = sh(container, "rabbitmq-diagnostics -q check_running >/dev/null 2>&1 && echo running", check=False)
+    return unit == "active" and application.strip() != "running"
+
+
+class DownWatch(threading.Thread):
+    """Samples, until stopped, which of ``containers``' RabbitMQ units are not active (stopping, stopped,
+    starting: Debian's unit is active only once the node has booted); ``most`` is the most found down at once,
+    ``down`` the nodes seen down at any time."""
+
+    def __init__(self, containers, interval=0.5):
+        super().__init__(daemon=True)
+        self.containers, self.interval = containers, interval
+        self.most, self.samples, self.down = 0, 0, set()
+        self._stop_event = threading.Event()
+
+    def run(self):
+        while not self._stop_event.is_set():
+            down = {
+                name
+                for name in self.containers
+                if sh(name, "systemctl is-active rabbitmq-server", check=False).strip() != "active"
+            }
+            self.most, self.samples = max(self.most, len(down)), self.samples + 1
+            self.down |= down
+            self._stop_event.wait(self.interval)
+
+    def stop(self):
+        self._stop_event.set()
+        self.join(timeout=60)

@@ -1,4 +1,4 @@
-"""A broker node lost under load, three ways: the cluster fault table of docs/reliability.md, written by this run.
+"""The broker cluster under load, five faults: the cluster fault table of docs/reliability.md, written by this run.
 
 Mark `cluster_faults`, on a cluster (the strict scenario, after 1_fleet). In every case a steady stream of
 ``fleet.sleep`` probes with unique ids flows through the verifier's client to both task queues before, during and
@@ -17,9 +17,9 @@ import time
 
 import pytest
 from fleettest.clients import celery_client
-from fleettest.cluster import leader_of, node_of, running_nodes, wait_whole
-from fleettest.faults import Feeder, Fleet, sh, table, timed
-from fleettest.scenario import BROKER, BROKERS, PROJECT, cluster_only
+from fleettest.cluster import DownWatch, leader_of, node_of, paused, running_nodes, wait_whole
+from fleettest.faults import Feeder, Fleet, podman, sh, table, timed
+from fleettest.scenario import BROKER, BROKERS, PROJECT, cluster_only, converge
 from fleettest.wait import wait_for
 
 pytestmark = [cluster_only, pytest.mark.cluster_faults]
@@ -40,6 +40,13 @@ WORKER_UNITS = {"worker1": ["celery-worker-default"], "worker2": ["celery-worker
 # More refusals than this in one case, on one worker, is that loop.
 REFUSALS_PER_WORKER = 10
 REFUSED = "Cannot connect to"
+# A node cut off from the others notices it after RabbitMQ's net_ticktime (60 s: between 60 and 75 s), then pauses
+# itself (pause_minority); it stays cut off PARTITION_HOLD seconds more.
+PARTITION_NOTICED = 120
+PARTITION_HOLD = 10
+# Case 5's change of a RabbitMQ setting (consumer_timeout, harmless to the cases after it): every node must restart.
+ROLLING_CHANGE = ("-e", "fleet_consumer_timeout=1802", "--tags", "rabbitmq_config")
+CASES = 5
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +60,7 @@ def fleet(client):
         f"{PROBE_SECONDS} s each throughout.\n\n{report}\n"
     )
     REPORT.write_text(f"# Cluster fault suite\n\n{text}")
-    if os.environ.get("FLEET_FAULTS_DOCS") == "1" and len(fleet.results) == 3:
+    if os.environ.get("FLEET_FAULTS_DOCS") == "1" and len(fleet.results) == CASES:
         into_doc(text, DOC)
     print("\n" + report)
 
@@ -179,3 +186,71 @@ def test_3_a_worker_and_a_client_started_while_their_first_node_is_down(fleet, c
         time.time(),
         notes=f"the client's first send returned after {first_send['seconds']} s",
     )
+
+
+def test_4_a_node_cut_off_from_the_others_pauses_and_the_cluster_heals(fleet):
+    # The node leading 'celery', unless that is the first node: the workers and the client are connected there,
+    # and a silent node under its clients is the single broker's case 7 (the heartbeats catch it).
+    leader = wait_for(lambda: leader_of(BROKER, "celery"), 60, what="the leader of 'celery'")
+    victim = leader if leader != BROKER else BROKERS[-1]
+    address = fleet.worker_ip(victim)  # any container's address on the scenario's network
+    with under_load(fleet) as feeder:
+        podman("network", "disconnect", fleet.network, victim)
+        cut_at = time.time()
+        try:
+            wait_for(lambda: paused(victim), PARTITION_NOTICED, interval=3, what=f"{victim} to pause itself")
+            paused_after = time.time() - cut_at
+            time.sleep(PARTITION_HOLD)
+        finally:
+            # The same address: the members' /etc/hosts and firewalls name each other by it, as on real machines.
+            podman("network", "connect", "--ip", address, fleet.network, victim)
+        reconnected_at = time.time()
+        # Nobody restarts anything: the paused node resumes and rejoins once it sees the majority again.
+        wait_for(
+            lambda: not paused(victim) and node_of(victim) in running_nodes(others(victim)[0]),
+            180,
+            interval=3,
+            what=f"{victim} to resume and rejoin",
+        )
+        healed_after = time.time() - reconnected_at
+    finish(
+        fleet,
+        feeder,
+        f"4. {victim} cut off from the others (podman network disconnect) until it paused, then {PARTITION_HOLD} s",
+        time.time(),
+        notes=(
+            f"{victim} {'led' if victim == leader else 'followed on'} 'celery'; paused itself after "
+            f"{paused_after:.0f} s, back in the cluster {healed_after:.0f} s after its reconnection"
+        ),
+    )
+
+
+def test_5_a_rolling_restart_of_the_whole_cluster_through_site_yml(fleet):
+    """A changed RabbitMQ setting, applied by site.yml while tasks flow: every node restarts, one at a time.
+
+    The cluster keeps the changed setting (the scenario's later tests converge the workers only).
+    """
+    before = {name: main_pid(name) for name in BROKERS}
+    watch = DownWatch(BROKERS)
+    with under_load(fleet) as feeder:
+        watch.start()
+        try:
+            with timed() as run:
+                converge(BROKERS, *ROLLING_CHANGE)
+        finally:
+            watch.stop()
+    finish(
+        fleet,
+        feeder,
+        "5. a RabbitMQ setting changed and applied by site.yml (a rolling restart of every node)",
+        time.time(),
+        notes=(
+            f"the run took {run['seconds']:.0f} s; at most {watch.most} node down at once ({watch.samples} samples)"
+        ),
+    )
+    restarted = [name for name in BROKERS if main_pid(name) not in (0, before[name])]
+    assert restarted == BROKERS, f"only {restarted} restarted onto the new setting"
+    for name in BROKERS:
+        assert "consumer_timeout = 1802000" in sh(name, "cat /etc/rabbitmq/rabbitmq.conf")
+    assert watch.down == set(BROKERS), f"the watch saw only {sorted(watch.down)} restart ({watch.samples} samples)"
+    assert watch.most == 1, f"{watch.most} nodes were down at once"
