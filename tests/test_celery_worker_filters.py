@@ -79,8 +79,37 @@ def test_instances_get_the_role_defaults_where_they_set_nothing():
             "time_limit": 60,
             "soft_time_limit": 270,
             "stop_timeout": 90,
+            "options": [],
         }
     ]
+
+
+def test_prefork_instances_recycle_their_processes_and_zero_overrides_the_default():
+    defaults = dict(DEFAULTS, max_tasks_per_child=1000, max_memory_per_child=0)
+    instances = celery_worker_full_instances(
+        [
+            {"name": "default"},
+            {"name": "big", "max_tasks_per_child": 0, "max_memory_per_child": 204800},
+            {"name": "io", "pool": "threads", "max_memory_per_child": 204800},
+        ],
+        defaults,
+    )
+    assert [instance["options"] for instance in instances] == [
+        ["--max-tasks-per-child 1000"],
+        ["--max-memory-per-child 204800"],
+        [],  # a thread pool has no child processes to replace
+    ]
+    assert instances[1]["max_tasks_per_child"] == 0
+
+
+def test_gossip_and_mingle_switched_off_add_their_without_options():
+    def options(features):
+        return celery_worker_full_instances([{"name": "default"}], DEFAULTS, features)[0]["options"]
+
+    assert options({"gossip": False, "mingle": True}) == ["--without-gossip"]
+    assert options({"gossip": False, "mingle": False}) == ["--without-gossip", "--without-mingle"]
+    assert options({"gossip": True, "mingle": True}) == []
+    assert options(None) == []  # Celery's own defaults: both on
 
 
 def test_each_unit_reads_its_own_unit_files_and_what_the_host_shares():

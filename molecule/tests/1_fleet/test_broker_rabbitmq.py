@@ -93,3 +93,13 @@ def test_a_password_changed_in_the_inventory_is_applied_by_the_next_run(broker, 
         output = converge([BROKER], "--tags", "rabbitmq_access")
     assert authenticates(broker, "fleet-monitor", monitor_password)
     assert re.search(rf"^{BROKER}\s+: ok=\d+\s+changed=1 ", output, re.M), output[-2000:]
+
+
+def test_workers_do_not_gossip(broker):
+    """fleet_worker_gossip is off: no worker binds a queue to every other worker's events. Celery's gossip binds one
+    queue per worker with ``worker.#`` on the celeryev exchange; the workers' remote-control queues show they are
+    connected."""
+    listing = broker.check_output("rabbitmqctl -q list_bindings -p fleet source_name routing_key --formatter json")
+    bindings = [(entry["source_name"], entry["routing_key"]) for entry in json.loads(listing)]
+    assert sum(source == "celery.pidbox" for source, _ in bindings) >= 2, bindings
+    assert ("celeryev", "worker.#") not in bindings

@@ -153,6 +153,8 @@ def test_pool_size_and_kind_follow_the_worker_group(monitor, worker1, worker2):
         "default@worker1": ("celery.concurrency.prefork:TaskPool", 2),
         "io@worker2": ("celery.concurrency.thread:TaskPool", 4),
     }
+    # The default group recycles its prefork processes (max_tasks_per_child in the scenario's fleet_worker_groups).
+    assert stats["default@worker1"]["pool"]["max-tasks-per-child"] == 5000
     # On the hosts: prefork runs its two slots as child processes; the thread pool runs in the main process.
     default = main_pid(worker1, "celery-worker-default")
     assert int(worker1.check_output(f"pgrep -c -P {default}")) == 2

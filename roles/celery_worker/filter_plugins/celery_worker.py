@@ -47,15 +47,39 @@ def celery_worker_uv_compile_args(python, output_file):
     ]
 
 
-def celery_worker_full_instances(instances, defaults):
+# Settings that recycle a prefork pool's processes: 0 turns one off (Celery's default), so an instance may set 0
+# where the role's default is a number. Other pools have no child processes; their units do not get these.
+RECYCLING = ("max_tasks_per_child", "max_memory_per_child")
+# Worker features that cost the broker more as the fleet grows (docs/production.md, "Sizing"): on by default in
+# Celery, each may be switched off for every worker of the host.
+FEATURES = ("gossip", "mingle")
+
+
+def _setting(instance, key, defaults):
+    value = instance.get(key)
+    if key in RECYCLING:
+        return defaults.get(key, 0) if value in (None, "") else value
+    return value or defaults[key]
+
+
+def celery_worker_full_instances(instances, defaults, features=None):
     """The instances with every per-instance setting filled in from the role's defaults (an empty value counts unset).
 
-    ``defaults``: concurrency, pool, loglevel, time_limit, soft_time_limit. The unit's stop timeout is the hard time
-    limit plus 30 s, so a warm shutdown lets a running task finish.
+    ``defaults``: concurrency, pool, loglevel, time_limit, soft_time_limit, and optionally max_tasks_per_child and
+    max_memory_per_child (KiB; 0: off, and an instance's 0 overrides the default). The unit's stop timeout is the
+    hard time limit plus 30 s, so a warm shutdown lets a running task finish. ``features``: gossip and mingle
+    (default on); each off adds its ``--without-`` option. ``options`` are the unit's further command-line options.
     """
+    features = features or {}
     result = []
     for instance in instances:
-        settings = {key: instance.get(key) or defaults[key] for key in defaults}
+        settings = {key: _setting(instance, key, defaults) for key in defaults}
+        options = [
+            f"--{key.replace('_', '-')} {int(settings[key])}"
+            for key in RECYCLING
+            if settings["pool"] == "prefork" and int(settings.get(key) or 0) > 0
+        ]
+        options += [f"--without-{feature}" for feature in FEATURES if not features.get(feature, True)]
         result.append(
             {
                 "name": instance["name"],
@@ -63,6 +87,7 @@ def celery_worker_full_instances(instances, defaults):
                 "queues": [queue for queue in instance.get("queues") or [] if queue],
                 **settings,
                 "stop_timeout": int(settings["time_limit"]) + 30,
+                "options": options,
             }
         )
     return result
