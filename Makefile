@@ -128,6 +128,7 @@ molecule-up-strict: molecule-up-default $(LANE_STORAGE_CONF)
 molecule-up-redis: molecule-verified-default
 # The environment of a scenario's molecule and podman commands: the second store for the second lane's scenario.
 MOLECULE_ENV_strict = CONTAINERS_STORAGE_CONF=$(LANE_STORAGE_CONF)
+IN_STORE = env $(MOLECULE_ENV_$*)
 
 $(LANE_STORAGE_CONF): tests/fleettest/podman_store.py
 	@mkdir -p $(@D)
@@ -137,13 +138,13 @@ $(LANE_STORAGE_CONF): tests/fleettest/podman_store.py
 molecule-up-%:
 	@echo "=== molecule -s $*: destroy, syntax, create, converge, idempotence"
 	@for step in destroy syntax create converge idempotence; do \
-	  env $(MOLECULE_ENV_$*) molecule $$step -s $* || { env $(MOLECULE_ENV_$*) molecule destroy -s $* >/dev/null 2>&1; exit 1; }; \
+	  $(IN_STORE) molecule $$step -s $* || { $(IN_STORE) molecule destroy -s $* >/dev/null 2>&1; exit 1; }; \
 	done
 
 molecule-verified-%: molecule-up-%
 	@echo "=== molecule -s $*: verify, destroy"
-	@rc=0; env $(MOLECULE_ENV_$*) molecule verify -s $* || rc=$$?; \
-	env $(MOLECULE_ENV_$*) molecule destroy -s $*; env $(MOLECULE_ENV_$*) podman volume rm -f $(MOLECULE_VOLUMES) >/dev/null; exit $$rc
+	@rc=0; $(IN_STORE) molecule verify -s $* || rc=$$?; \
+	$(IN_STORE) molecule destroy -s $*; $(IN_STORE) podman volume rm -f $(MOLECULE_VOLUMES) >/dev/null; exit $$rc
 
 # Worker counts and options of the benchmark, e.g. make bench BENCH_WORKERS=1,2 BENCH_ARGS=--profile
 BENCH_WORKERS ?= 1,2,4

@@ -9,13 +9,11 @@ fault-injection suite, which ends on a new version of the tasks package), 3_roll
 tasks package), 4_switches (mark `switches`: quorum queues; RabbitMQ as the broker of the Redis fleet).
 """
 
-import json
-import subprocess
-
 import pytest
 import testinfra
 from fleettest.clients import amqp_failover_url, celery_client, redis_url
-from fleettest.scenario import BROKER, BROKER_KIND, BROKERS, NETWORK, RESULTS_KIND, generated_password
+from fleettest.faults import container_ip
+from fleettest.scenario import BROKER, BROKER_KIND, BROKERS, RESULTS_KIND, generated_password
 
 
 def _host(name):
@@ -44,16 +42,6 @@ def worker1():
 @pytest.fixture(scope="session")
 def worker2():
     return _host("worker2")
-
-
-def container_ip(name):
-    out = subprocess.run(
-        ["podman", "inspect", name, "--format", "{{json .NetworkSettings.Networks}}"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return json.loads(out)[NETWORK]["IPAddress"]
 
 
 @pytest.fixture(scope="session")

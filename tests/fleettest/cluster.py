@@ -88,12 +88,16 @@ def _quorum_safe(container):
     return sh(container, "rabbitmq-diagnostics -q check_if_node_is_quorum_critical >/dev/null && echo ok", check=False)
 
 
+def unit_active(container):
+    """True when ``container``'s rabbitmq-server unit is active (Debian's unit is active once the node has booted)."""
+    return sh(container, "systemctl is-active rabbitmq-server", check=False).strip() == "active"
+
+
 def paused(container):
     """True when ``container``'s RabbitMQ runs (its unit is active) but its application does not: the node paused
     itself (cluster_partition_handling = pause_minority), as opposed to one that stopped or crashed."""
-    unit = sh(container, "systemctl is-active rabbitmq-server", check=False).strip()
     application = sh(container, "rabbitmq-diagnostics -q check_running >/dev/null 2>&1 && echo running", check=False)
-    return unit == "active" and application.strip() != "running"
+    return unit_active(container) and application.strip() != "running"
 
 
 class DownWatch(threading.Thread):
@@ -109,11 +113,7 @@ class DownWatch(threading.Thread):
 
     def run(self):
         while not self._stop_event.is_set():
-            down = {
-                name
-                for name in self.containers
-                if sh(name, "systemctl is-active rabbitmq-server", check=False).strip() != "active"
-            }
+            down = {name for name in self.containers if not unit_active(name)}
             self.most, self.samples = max(self.most, len(down)), self.samples + 1
             self.down |= down
             self._stop_event.wait(self.interval)

@@ -44,6 +44,12 @@ def podman(*args, timeout=120, check=True):
     return done.stdout
 
 
+def container_ip(container, network=NETWORK):
+    """The address of ``container`` on ``network`` (the scenario's)."""
+    networks = json.loads(podman("inspect", container, "--format", "{{json .NetworkSettings.Networks}}"))
+    return networks[network]["IPAddress"]
+
+
 def sh(container, command, timeout=120, check=True):
     """Run a shell command in a container (podman exec), return its output."""
     return podman("exec", container, "sh", "-c", command, timeout=timeout, check=check)
@@ -156,8 +162,7 @@ class Fleet:
         )
 
     def worker_ip(self, worker):
-        networks = json.loads(podman("inspect", worker, "--format", "{{json .NetworkSettings.Networks}}"))
-        return networks[self.network]["IPAddress"]
+        return container_ip(worker, self.network)
 
     def ping(self, monitor, nodes, timeout=60):
         """Wait until every node answers a remote-control ping.

@@ -18,7 +18,7 @@ import time
 import pytest
 from fleettest.clients import celery_client
 from fleettest.cluster import DownWatch, leader_of, node_of, paused, running_nodes, wait_whole
-from fleettest.faults import Feeder, Fleet, podman, sh, table, timed
+from fleettest.faults import Feeder, Fleet, container_ip, podman, sh, table, timed
 from fleettest.scenario import BROKER, BROKERS, PROJECT, cluster_only, converge
 from fleettest.wait import wait_for
 
@@ -193,7 +193,7 @@ def test_4_a_node_cut_off_from_the_others_pauses_and_the_cluster_heals(fleet):
     # and a silent node under its clients is the single broker's case 7 (the heartbeats catch it).
     leader = wait_for(lambda: leader_of(BROKER, "celery"), 60, what="the leader of 'celery'")
     victim = leader if leader != BROKER else BROKERS[-1]
-    address = fleet.worker_ip(victim)  # any container's address on the scenario's network
+    address = container_ip(victim)
     with under_load(fleet) as feeder:
         podman("network", "disconnect", fleet.network, victim)
         cut_at = time.time()
