@@ -23,10 +23,11 @@ import threading
 import time
 import uuid
 
+import yaml
 from amqp.exceptions import AMQPError
 from kombu.exceptions import KombuError
 
-from fleettest.scenario import BROKER, NETWORK
+from fleettest.scenario import BROKER, NETWORK, PROJECT, SCENARIO
 from fleettest.wait import wait_for
 
 # The evidence must outlive a stopped worker host. molecule/default/molecule.yml mounts a volume on the workers'
@@ -192,6 +193,40 @@ class Fleet:
             if LOST_CONNECTION in line:
                 return float(line.split(" ", 1)[0])
         return None
+
+
+def platform(name):
+    """The molecule platform ``name`` of the scenario under test, as its molecule.yml describes it."""
+    config = yaml.safe_load((PROJECT / "molecule" / SCENARIO / "molecule.yml").read_text())
+    return next(item for item in config["platforms"] if item["name"] == name)
+
+
+def recreate(name, address):
+    """A fresh machine in place of the (removed) container ``name``: a new container made as molecule makes the
+    platform, with the same host name and the same ``address`` on its network, booted. What replacing a dead
+    machine gives: the same name and address, an empty disk."""
+    spec = platform(name)
+    options = [f"--cap-add={capability}" for capability in spec.get("capabilities", [])]
+    options += [f"--ulimit={limit}" for limit in spec.get("ulimits", [])]
+    options += [f"--volume={volume}" for volume in spec.get("volumes", [])]
+    podman(
+        "run",
+        "--detach",
+        f"--name={name}",
+        f"--hostname={spec.get('hostname', name)}",
+        f"--network={spec['network']}",
+        f"--ip={address}",
+        f"--systemd={spec.get('systemd', 'true')}",
+        "--label=owner=molecule",
+        *options,
+        spec["image"],
+        spec.get("command", "/sbin/init"),
+    )
+    wait_for(
+        lambda: sh(name, "systemctl is-system-running", check=False).strip() in ("running", "degraded"),
+        120,
+        what=f"the new {name} to boot",
+    )
 
 
 class Feeder(threading.Thread):

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[2]))
+SCENARIO = os.environ.get("MOLECULE_SCENARIO_NAME", "default")
 EPHEMERAL = Path(os.environ.get("MOLECULE_EPHEMERAL_DIRECTORY", "/nonexistent"))
 _INVENTORY = Path(os.environ.get("MOLECULE_INVENTORY_FILE", EPHEMERAL / "inventory" / "ansible_inventory.yml"))
 _GROUP_VARS = _INVENTORY.parent / "group_vars" / "all"
@@ -83,23 +84,28 @@ def converge_env():
     )
 
 
-def converge_command(hosts, *extra_args):
-    """The command that runs site.yml again on ``hosts`` (and localhost) with extra ansible-playbook arguments."""
+def converge_command(hosts, *extra_args, playbook="site.yml"):
+    """The command that runs ``playbook`` (site.yml) again on ``hosts`` (and localhost) with extra ansible-playbook
+    arguments."""
     return [
         shutil.which("ansible-playbook"),
         "-i",
         str(_INVENTORY),
-        str(PROJECT / "site.yml"),
+        str(PROJECT / playbook),
         "--limit",
         ",".join(["localhost", *hosts]),
         *extra_args,
     ]
 
 
-def run_converge(hosts, *extra_args):
-    """Run site.yml again on ``hosts``; return the finished process, whether it passed or not."""
+def run_converge(hosts, *extra_args, playbook="site.yml"):
+    """Run ``playbook`` (site.yml) again on ``hosts``; return the finished process, whether it passed or not."""
     done = subprocess.run(
-        converge_command(hosts, *extra_args), env=converge_env(), capture_output=True, text=True, timeout=900
+        converge_command(hosts, *extra_args, playbook=playbook),
+        env=converge_env(),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     # Every task that handles a secret has no_log: no generated password shows in the output of a run.
     leaked = [file.name for file in generated_secrets() if file.read_text().split()[0] in done.stdout + done.stderr]
@@ -107,9 +113,10 @@ def run_converge(hosts, *extra_args):
     return done
 
 
-def converge(hosts, *extra_args):
-    """Run site.yml again on ``hosts`` (and localhost) with extra ansible-playbook arguments; return its output."""
-    done = run_converge(hosts, *extra_args)
+def converge(hosts, *extra_args, playbook="site.yml"):
+    """Run ``playbook`` (site.yml) again on ``hosts`` (and localhost) with extra ansible-playbook arguments; return
+    its output."""
+    done = run_converge(hosts, *extra_args, playbook=playbook)
     assert done.returncode == 0, failure_excerpt(done.stdout + "\n" + done.stderr)
     return done.stdout
 

@@ -1,4 +1,4 @@
-"""The broker cluster under load, five faults: the cluster fault table of docs/reliability.md, written by this run.
+"""The broker cluster under load, six faults: the cluster fault table of docs/reliability.md, written by this run.
 
 Mark `cluster_faults`, on a cluster (the strict scenario, after 1_fleet). In every case a steady stream of
 ``fleet.sleep`` probes with unique ids flows through the verifier's client to both task queues before, during and
@@ -13,12 +13,13 @@ docs/reliability.md between its markers: the figures in the docs come from a run
 
 import contextlib
 import os
+import re
 import time
 
 import pytest
 from fleettest.clients import celery_client
 from fleettest.cluster import DownWatch, leader_of, node_of, paused, running_nodes, wait_whole
-from fleettest.faults import Feeder, Fleet, container_ip, podman, sh, table, timed
+from fleettest.faults import Feeder, Fleet, container_ip, podman, recreate, sh, table, timed
 from fleettest.scenario import BROKER, BROKERS, PROJECT, cluster_only, converge
 from fleettest.wait import wait_for
 
@@ -46,7 +47,7 @@ PARTITION_NOTICED = 120
 PARTITION_HOLD = 10
 # Case 5's change of a RabbitMQ setting (consumer_timeout, harmless to the cases after it): every node must restart.
 ROLLING_CHANGE = ("-e", "fleet_consumer_timeout=1802", "--tags", "rabbitmq_config")
-CASES = 5
+CASES = 6
 
 
 @pytest.fixture(scope="module")
@@ -254,3 +255,31 @@ def test_5_a_rolling_restart_of_the_whole_cluster_through_site_yml(fleet):
         assert "consumer_timeout = 1802000" in sh(name, "cat /etc/rabbitmq/rabbitmq.conf")
     assert watch.down == set(BROKERS), f"the watch saw only {sorted(watch.down)} restart ({watch.samples} samples)"
     assert watch.most == 1, f"{watch.most} nodes were down at once"
+
+
+def test_6_a_destroyed_node_replaced_by_a_fresh_machine(fleet):
+    """A node's machine is destroyed (its disk with it); a fresh one of the same name and address takes its place
+    through replace-broker.yml, and the quorum queues grow a member onto it. The run is limited to the brokers: the
+    workers' and clients' URLs do not change."""
+    victim = BROKERS[-1]
+    address = container_ip(victim)
+    with under_load(fleet) as feeder:
+        podman("rm", "--force", "--time=0", victim, timeout=180)
+        wait_for(
+            lambda: node_of(victim) not in running_nodes(BROKER), 180, interval=3, what=f"the cluster to lose {victim}"
+        )
+        recreate(victim, address)
+        with timed() as run:
+            converge(BROKERS, "-e", f"fleet_broker_replaced={victim}", playbook="replace-broker.yml")
+    finish(
+        fleet,
+        feeder,
+        f"6. {victim}'s machine destroyed and replaced by a fresh one (replace-broker.yml)",
+        time.time(),
+        notes=f"replace-broker.yml took {run['seconds']:.0f} s",
+    )
+    # The new node holds a member of every task queue: wait_whole (in finish) checked them online on every node.
+    # And the run is idempotent: a second one forgets nothing and grows nothing.
+    again = converge(BROKERS, "-e", f"fleet_broker_replaced={victim}", playbook="replace-broker.yml")
+    recap = again.split("PLAY RECAP")[-1]
+    assert set(re.findall(r"changed=(\d+)", recap)) == {"0"}, recap
