@@ -104,7 +104,7 @@ cluster-faults: deps images ## The cluster's fault suite alone, against the stri
 	molecule converge -s strict
 	PYTEST_ADDOPTS="-k test_cluster_faults" FLEET_FAULTS_DOCS=1 molecule verify -s strict
 
-test: deps images lint unit ## Everything: lint, unit tests, the lab, molecule on every distro
+test: deps images bench-deps lint ## Everything: lint, unit tests, the lab, molecule on every distro
 	@$(MAKE) --no-print-directory -j2 --output-sync=target test-fleets
 
 # make test's fleets, in two lanes. The CPU is the limit of this machine kind (2 cores): a fleet converging keeps
@@ -113,10 +113,11 @@ test: deps images lint unit ## Everything: lint, unit tests, the lab, molecule o
 # worker2, broker), and two scenarios in one podman store would replace each other's: the second lane's scenario
 # runs in a podman store of its own (LANE_STORAGE_CONF, tests/fleettest/podman_store.py), which reads the base
 # images from the main store. The order (make -j2 follows the prerequisites below):
-#   lane 1:  default up  ->  default verified  ->  redis up, verified
-#   lane 2:               strict up, verified (in the second store)  ->  the lab test
+#   lane 1:  default up             ->  default verified  ->  redis up, verified
+#   lane 2:  unit tests (make unit)  ->  strict up, verified (in the second store)  ->  the lab test
 # The strict scenario (the cluster and its fault suite, the longest) converges while the default scenario's
-# verifier waits on its faults.
+# verifier waits on its faults; the unit tests run while the default scenario converges (lint runs before both:
+# it is quick and catches most mistakes).
 # "up" is molecule test's sequence up to idempotence; "verified" is verify, then destroy (whatever verify said).
 # Each step's output is printed whole when it ends (--output-sync). make molecule runs the scenarios one by one.
 test-fleets: lab-test-in-lane-2 molecule-verified-redis
@@ -124,7 +125,7 @@ test-fleets: lab-test-in-lane-2 molecule-verified-redis
 lab-test-in-lane-2: molecule-verified-strict
 	@$(MAKE) --no-print-directory lab-test
 
-molecule-up-strict: molecule-up-default $(LANE_STORAGE_CONF)
+molecule-up-strict: molecule-up-default unit $(LANE_STORAGE_CONF)
 molecule-up-redis: molecule-verified-default
 # The environment of a scenario's molecule and podman commands: the second store for the second lane's scenario.
 MOLECULE_ENV_strict = CONTAINERS_STORAGE_CONF=$(LANE_STORAGE_CONF)
