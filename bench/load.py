@@ -7,6 +7,7 @@ bench/run.py runs it on the control node, in a process of its own whose environm
     fleet-noconfirm
               the same without publisher confirms: what that guarantee costs (not a setting to use)
     tutorial  bench/remote.py's app: Celery's defaults and the rpc backend (BENCH_BROKER_URL)
+    hardened  bench/remote.py's hardened app: the fleet's guarantees set by hand (BENCH_BROKER_URL)
     raw       kombu only: publish to bench/remote.py's echo queue, consume the replies (BENCH_BROKER_URL)
 
 Two measurements per task kind: ``throughput`` sends COUNT tasks as fast as the client can and waits for every
@@ -49,19 +50,25 @@ class CeleryClient:
             self.app = Celery("bench-client")  # settings from CELERY_CONFIG_MODULE (the client env file)
             if setup == "fleet-noconfirm":
                 self.app.conf.broker_transport_options = {}
-            self.queues = True
+            self.queue = lambda queue: queue  # the fleet's queues; None: the default queue
+        elif setup == "hardened":
+            from remote import HARDENED_QUEUE_PREFIX, hardened
+
+            self.app = hardened
+            self.queue = lambda queue: HARDENED_QUEUE_PREFIX + (queue or "celery")  # named after the fleet's
         else:
             from remote import app
 
             self.app = app
-            self.queues = False  # the tutorial worker serves one queue
+            self.queue = lambda queue: None  # the tutorial worker serves one queue
         self.app.conf.broker_connection_retry_on_startup = False
         self.connection = self.app.connection_for_write()
         self.producer = self.app.amqp.Producer(self.connection)
 
     def send(self, kind):
         name, args, queue = TASKS[kind]
-        options = {"queue": queue} if queue and self.queues else {}
+        routed = self.queue(queue)
+        options = {"queue": routed} if routed else {}
         return self.app.send_task(name, args=args, producer=self.producer, **options)
 
     def throughput(self, kind, count, timeout):
@@ -142,7 +149,7 @@ class RawClient:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("setup", choices=["fleet", "fleet-noconfirm", "tutorial", "raw"])
+    parser.add_argument("setup", choices=["fleet", "fleet-noconfirm", "hardened", "tutorial", "raw"])
     parser.add_argument("--kind", choices=sorted(TASKS), default="noop")
     parser.add_argument("--count", type=int, default=2000, help="tasks in the throughput run")
     parser.add_argument("--latency-count", type=int, default=300, help="round trips timed one at a time")

@@ -2,6 +2,9 @@
 
     tutorial  Celery's "First steps" setup: ``celery worker`` with default settings and the rpc result backend, the
               same two task names and bodies as the fleet (fleet.add, fleet.sleep), on its own vhost.
+    hardened  Celery set up by hand with the fleet's guarantees and nothing else of the fleet: late acknowledgement,
+              prefetch 1, publisher confirms, persistent messages on durable queues, TLS, the rpc backend; one
+              ``celery worker`` per worker group of the lab (same pool and concurrency), each on its own queue.
     echo      the ceiling: raw AMQP with kombu, no Celery. Consumes the request queue without acknowledgements and
               publishes each body back to the request's reply_to queue, transient, without confirms.
 
@@ -31,16 +34,33 @@ app = Celery("tutorial", broker=BROKER_URL, backend="rpc://")
 app.conf.broker_use_ssl = TLS
 app.conf.task_default_queue = "bench.tutorial"
 
+# The same guarantees as the fleet (app/src/celery_fleet/settings.py), written the way a careful engineer would by
+# hand: what the fleet's ratio to this costs is the fleet's own wiring (its consumer, routing, signing off, events).
+HARDENED_QUEUE_PREFIX = "bench.hardened."
+hardened = Celery("hardened", broker=BROKER_URL, backend="rpc://")
+hardened.conf.update(
+    broker_use_ssl=TLS,
+    broker_transport_options={"confirm_publish": True},
+    task_acks_late=True,
+    task_reject_on_worker_lost=True,
+    worker_prefetch_multiplier=1,
+    task_default_delivery_mode="persistent",
+    task_default_queue=HARDENED_QUEUE_PREFIX + "celery",
+)
 
-@app.task(name="fleet.add")
+
 def add(x, y):
     return x + y
 
 
-@app.task(name="fleet.sleep")
 def sleep(seconds, tag=None):
     time.sleep(seconds)
     return {"tag": tag}
+
+
+for _app in (app, hardened):
+    _app.task(name="fleet.add")(add)
+    _app.task(name="fleet.sleep")(sleep)
 
 
 def echo():

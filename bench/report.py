@@ -1,9 +1,10 @@
 """The benchmark's report: markdown tables, the ratios against the targets, and two PNG plots (bench/run.py).
 
-Targets (issue "Performance, measured"):
+Targets (issues "Performance, measured" and "Running the cluster"):
     provisioning   re-run <= 30% of a fresh converge; time(N=max) <= 1.6 x time(N=1)
     work           fleet >= 1.5 x the tutorial's throughput and >= 50% of the raw AMQP rate (no-op task, every
-                   worker count); fleet p50 round trip <= the tutorial's
+                   worker count); fleet p50 round trip <= the tutorial's; fleet >= 1.0 x Celery hardened by hand
+    cluster        the fleet on three brokers with quorum queues >= 0.7 x on one broker with classic queues
 """
 
 from pathlib import Path
@@ -13,8 +14,11 @@ TARGETS = {
     "fresh_scaling": 1.6,
     "fleet_over_tutorial": 1.5,
     "fleet_over_raw": 0.5,
+    "fleet_over_hardened": 1.0,
+    "cluster_over_single": 0.7,
 }
-SETUPS = ("fleet", "fleet-noconfirm", "tutorial", "raw")
+SETUPS = ("fleet", "fleet-noconfirm", "hardened", "tutorial", "raw")
+KINDS = {"noop": "no-op", "io": "I/O"}
 STRATEGIES = ("stock", "mitogen")
 
 
@@ -81,7 +85,13 @@ def work_ratios(rows):
     """(name, value, target, ok) for the throughput and latency targets, per worker count."""
     ratios = []
     for workers in sorted({row["workers"] for row in rows}):
-        fleet, tutorial, raw = (find(rows, setup, workers, "noop") for setup in ("fleet", "tutorial", "raw"))
+        fleet, tutorial, raw, hardened = (
+            find(rows, setup, workers, "noop") for setup in ("fleet", "tutorial", "raw", "hardened")
+        )
+        if fleet and hardened:
+            value, target = fleet["rate"] / hardened["rate"], TARGETS["fleet_over_hardened"]
+            name = f"fleet / hardened by hand throughput, {workers} worker(s)"
+            ratios.append((name, value, f">= {target:.2f}", value >= target))
         if not (fleet and tutorial and raw):
             continue
         for name, value, key in (
@@ -118,13 +128,50 @@ def cpu_table(rows, cores):
 
 
 def memory_table(memory):
-    lines = ["| | worker node (main + pool, both groups) | broker (Erlang VM) |", "|---|---:|---:|"]
+    """RSS at idle and under load: ``memory[state]`` is (worker node, broker node 1, broker node 2, ...) in KiB."""
+    brokers = max(len(values) for values in memory.values()) - 1
+    names = ["broker (Erlang VM)"] if brokers == 1 else [f"broker node {i} (Erlang VM)" for i in range(1, brokers + 1)]
+    lines = [
+        "| | worker node (main + pool, both groups) | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * (brokers + 1),
+    ]
     for state in ("idle", "load"):
         if state in memory:
-            node, broker = memory[state]
             label = "idle" if state == "idle" else "under load (peak, fastest no-op run)"
-            lines.append(f"| {label} | {node / 1024:.0f} MiB | {broker / 1024:.0f} MiB |")
+            lines.append(f"| {label} | " + " | ".join(f"{kib / 1024:.0f} MiB" for kib in memory[state]) + " |")
     return lines
+
+
+def cluster_table(work, cluster):
+    """The fleet at the cluster's worker count on one broker (classic queues) and on three (quorum queues)."""
+    workers = max(row["workers"] for row in cluster["work"])
+    lines = [
+        f"| brokers ({workers} worker containers) | setup | no-op tasks/s | no-op p50 / p99 | I/O tasks/s "
+        "| I/O p50 / p99 |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for label, rows in (("1, classic queues", work), ("3, quorum queues", cluster["work"])):
+        for setup in ("fleet", "fleet-noconfirm"):
+            cells = []
+            for kind in KINDS:
+                row = find(rows, setup, workers, kind)
+                cells += [f"{row['rate']:.0f}", f"{row['p50_ms']:.1f} / {row['p99_ms']:.1f} ms"] if row else ["-", "-"]
+            lines.append(f"| {label} | {setup} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def cluster_ratios(work, cluster):
+    """(name, value, target, ok): the fleet's throughput on the cluster over on the single broker, per task kind."""
+    ratios = []
+    workers = max(row["workers"] for row in cluster["work"])
+    target = TARGETS["cluster_over_single"]
+    for kind, what in KINDS.items():
+        single, three = find(work, "fleet", workers, kind), find(cluster["work"], "fleet", workers, kind)
+        if single and three:
+            value = three["rate"] / single["rate"]
+            name = f"cluster / single broker throughput, {what}, {workers} worker(s)"
+            ratios.append((name, value, f">= {target:.2f}", value >= target))
+    return ratios
 
 
 def ratio_table(ratios):
@@ -168,6 +215,19 @@ def markdown(results):
         ]
     if results.get("memory"):
         lines += ["## Memory (RSS)", "", *memory_table(results["memory"]), ""]
+    cluster = results.get("cluster") or {}
+    if cluster.get("work") and results.get("work"):
+        lines += [
+            "## Three brokers (a cluster, quorum queues) against one (classic queues)",
+            "",
+            f"A fresh `site.yml` of the cluster and its workers took {cluster.get('fresh_s', 0):.0f} s.",
+            "",
+            *cluster_table(results["work"], cluster),
+            "",
+        ]
+        ratios += cluster_ratios(results["work"], cluster)
+    if cluster.get("memory"):
+        lines += ["### Memory of each broker node (RSS)", "", *memory_table(cluster["memory"]), ""]
     if ratios:
         lines += ["## Against the targets", "", *ratio_table(ratios), ""]
     return "\n".join(lines)

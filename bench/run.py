@@ -5,16 +5,21 @@
 1. Provisioning. For N workers (default 1, 2, 4): fresh containers (one broker + N workers, the lab's
    playbooks/lab.yml on an inventory generated under .bench/), then the wall time of ``site.yml`` on them (fresh) and
    of a second run (idempotent; it must change nothing). Ratios: re-run/fresh and time(N=max)/time(N=1).
-2. The fleet at work, on the last fleet (N=max): for 1, 2, ... N running worker containers, three setups on the same
+2. The fleet at work, on the last fleet (N=max): for 1, 2, ... N running worker containers, these setups on the same
    broker and containers, one after another:
      fleet     the fleet's workers and the client env file site.yml wrote (bench/load.py)
      fleet-noconfirm  the same, the client without publisher confirms: what that guarantee costs
+     hardened  Celery set up by hand with the fleet's guarantees (bench/remote.py), one `celery worker` per lab
+               worker group and container: what the fleet's own wiring costs
      tutorial  Celery's defaults and the rpc backend (bench/remote.py), one `celery worker` per container
      raw       kombu publish/consume through an echo consumer per container: the ceiling without Celery
    Each: throughput of COUNT tasks (first send to last result) and the p50/p99 of one-at-a-time round trips, for a
    no-op task (fleet.add) and a small I/O-bound one (fleet.sleep 10 ms); RSS of a worker node and of the broker at
    idle and under load.
-3. Output: .bench/report.md (tables, ratios against the targets), the same in docs/performance.md, and
+3. The cluster (unless --skip-cluster): fresh containers, three brokers + N workers, site.yml (a RabbitMQ cluster,
+   quorum queues), then the fleet's setups with N worker containers as in 2: the cluster against the single broker
+   with classic queues, and the RSS of each broker node at idle and under load.
+4. Output: .bench/report.md (tables, ratios against the targets), the same in docs/performance.md, and
    .bench/throughput.png, .bench/provisioning.png.
 
 Each number is a ratio of measurements taken side by side in one run: this machine is noisy, nothing here is a pass
@@ -37,7 +42,8 @@ import urllib.parse
 from pathlib import Path
 
 import report
-from remote import ECHO_QUEUE
+import yaml
+from remote import ECHO_QUEUE, HARDENED_QUEUE_PREFIX
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = REPO / ".bench"
@@ -51,8 +57,10 @@ BENCH_USER = "bench"
 BENCH_VHOST = "bench"
 REMOTE_DIR = "/opt/celery-fleet/bench"
 VENV_BIN = "/opt/celery-fleet/venv/bin"
-# The transient systemd units that run a baseline's worker side (bench/remote.py) in a worker container.
-BASELINE_UNITS = {"tutorial": "bench-tutorial", "raw": "bench-echo"}
+CLUSTER_BROKERS = [BROKER, f"{BROKER}2", f"{BROKER}3"]
+# The lab's worker groups (queues, pool, concurrency), which the bench's fleet runs and the hardened baseline copies.
+LAB_FLEET = REPO / "inventory/lab/group_vars/all/fleet.yml"
+SETUPS = ("fleet", "fleet-noconfirm", "hardened", "tutorial", "raw")
 PLAYBOOK = [str(REPO / ".venv/bin/ansible-playbook")]
 PYTHON = str(REPO / ".venv/bin/python")
 CELERY = str(REPO / ".venv/bin/celery")
@@ -78,6 +86,39 @@ def worker(i):
     return f"{PREFIX}-worker{i}"
 
 
+def lab_worker_groups():
+    """name -> {queues, pool, concurrency} of the lab's worker groups."""
+    groups = yaml.safe_load(LAB_FLEET.read_text())["fleet_worker_groups"]
+    return {
+        name: {"queues": group["queues"], "pool": group.get("pool", "prefork"), "concurrency": group["concurrency"]}
+        for name, group in groups.items()
+    }
+
+
+def baseline_units(setup, container):
+    """The transient systemd units (name, argv) that run a baseline's worker side (bench/remote.py) in a worker
+    container; none for the fleet's setups, whose workers are the fleet's own units."""
+    celery = [f"{VENV_BIN}/celery", "--app"]
+    if setup == "tutorial":
+        return [("bench-tutorial", [*celery, "remote:app", "worker", "--loglevel", "WARNING",
+                                    "--hostname", f"tutorial@{container}"])]  # fmt: skip
+    if setup == "raw":
+        return [("bench-echo", [f"{VENV_BIN}/python", "remote.py", "echo"])]
+    if setup == "hardened":
+        return [
+            (f"bench-hardened-{name}", [*celery, "remote:hardened", "worker", "--loglevel", "WARNING",
+                                        "--hostname", f"hardened-{name}@{container}",
+                                        "--queues", ",".join(HARDENED_QUEUE_PREFIX + q for q in group["queues"]),
+                                        "--pool", group["pool"], "--concurrency", str(group["concurrency"])])
+            for name, group in lab_worker_groups().items()
+        ]  # fmt: skip
+    return []
+
+
+def all_baseline_units():
+    return [unit for setup in SETUPS for unit, _argv in baseline_units(setup, "")]
+
+
 def rabbitmqctl(*argv, check=True, stdin=None):
     """rabbitmqctl on the bench's broker; ``stdin`` feeds it (a password stays off the command line)."""
     return run(["podman", "exec", "-i", BROKER, "rabbitmqctl", "--quiet", *argv], check=check, input=stdin)
@@ -86,10 +127,12 @@ def rabbitmqctl(*argv, check=True, stdin=None):
 # --- the bench's inventory: the lab's fleet settings, its own containers, network, port and directory -------------
 
 
-def write_inventory(workers, distro, port, connection="podman_pipelined"):
-    """Generate .bench/inventory for one broker and ``workers`` workers that each run every worker group.
+def write_inventory(workers, distro, port, connection="podman_pipelined", brokers=1):
+    """Generate .bench/inventory for ``brokers`` brokers (1, or 3: a cluster) and ``workers`` workers that each run
+    every worker group.
 
     ``connection``: podman_pipelined (the lab's, stock Ansible) or podman (what Mitogen's strategy accelerates).
+    A cluster's nodes publish their AMQP ports on the next loopback ports after ``port`` (as in inventory/lab-cluster).
     """
     lab_vars = REPO / "inventory/lab/group_vars"
     (INVENTORY / "group_vars/all").mkdir(parents=True, exist_ok=True)
@@ -103,7 +146,13 @@ def write_inventory(workers, distro, port, connection="podman_pipelined"):
             },
             "children": {
                 # Literal container names: Mitogen does not template ansible_host.
-                "broker": {"hosts": {"mq": {"ansible_host": BROKER}}},
+                "broker": {
+                    "hosts": {
+                        f"mq{i if i > 1 else ''}": {"ansible_host": name}
+                        | ({"fleet_client_broker_port": port + i - 1} if i > 1 else {})
+                        for i, name in enumerate(CLUSTER_BROKERS[:brokers], start=1)
+                    }
+                },
                 "workers": {"hosts": {f"worker{i}": {"ansible_host": worker(i)} for i in range(1, workers + 1)}},
                 "lab": {
                     "children": {"broker": None, "workers": None},
@@ -217,10 +266,11 @@ def bench_url(url, password):
 
 
 class Work:
-    """Runs the fleet, its client without confirms, and the two baselines on the fleet's containers."""
+    """Runs the fleet, its client without confirms, and the baselines on the fleet's containers."""
 
-    def __init__(self, workers, count, io_count, latency_count, profile):
+    def __init__(self, workers, count, io_count, latency_count, profile, brokers=(BROKER,)):
         self.workers = workers
+        self.brokers = list(brokers)
         self.count, self.io_count, self.latency_count = count, io_count, latency_count
         self.profile = profile
         self.client_env = shell_env(FLEET_DIR / "client.env")
@@ -254,7 +304,7 @@ class Work:
 
     def teardown(self):
         for i in range(1, self.workers + 1):
-            podman_exec(worker(i), "systemctl", "stop", *BASELINE_UNITS.values(), check=False)
+            podman_exec(worker(i), "systemctl", "stop", *all_baseline_units(), check=False)
             podman_exec(worker(i), "rm", "-rf", REMOTE_DIR, check=False)
             podman_exec(worker(i), "systemctl", "start", *self.units, check=False)
         rabbitmqctl("delete_vhost", BENCH_VHOST, check=False)
@@ -263,23 +313,19 @@ class Work:
     # Which processes run where.
     def only(self, setup, active):
         """Run ``setup``'s worker side on the first ``active`` worker containers and nothing else on any of them."""
+        baselines = all_baseline_units()
         for i in range(1, self.workers + 1):
             container = worker(i)
-            podman_exec(container, "systemctl", "stop", *BASELINE_UNITS.values(), check=False)
-            podman_exec(container, "systemctl", "reset-failed", *BASELINE_UNITS.values(), check=False)
+            podman_exec(container, "systemctl", "stop", *baselines, check=False)
+            podman_exec(container, "systemctl", "reset-failed", *baselines, check=False)
             if setup == "fleet" and i <= active:
                 podman_exec(container, "systemctl", "start", *self.units)
             else:
                 podman_exec(container, "systemctl", "stop", *self.units)
-            if setup != "fleet" and i <= active:
-                command = (
-                    [f"{VENV_BIN}/celery", "--app", "remote:app", "worker", "--loglevel", "WARNING",
-                     "--hostname", f"tutorial@{container}"]
-                    if setup == "tutorial"
-                    else [f"{VENV_BIN}/python", "remote.py", "echo"]
-                )  # fmt: skip
-                unit = BASELINE_UNITS[setup]
-                setenv = [f"--setenv={k}={v}" for k, v in self.remote_env.items()]
+            if i > active:
+                continue
+            setenv = [f"--setenv={k}={v}" for k, v in self.remote_env.items()]
+            for unit, command in baseline_units(setup, container):
                 podman_exec(
                     container, "systemd-run", f"--unit={unit}", "--uid=celery", f"--working-directory={REMOTE_DIR}",
                     "--property=Restart=no", "--collect", *setenv, *command,
@@ -288,19 +334,18 @@ class Work:
 
     def wait_ready(self, setup, active, timeout=60):
         """Wait until ``active`` containers serve ``setup``; restart its units once if they do not in time."""
-        unit = BASELINE_UNITS.get(setup)
-        expected = active * (len(self.units) if setup == "fleet" else 1)
+        units = [unit for unit, _argv in baseline_units(setup, "")] or self.units
+        expected = active * len(units)
         for attempt in (1, 2):
             deadline = time.monotonic() + timeout
             while (ready := self.ready(setup)) < expected and time.monotonic() < deadline:
                 time.sleep(1)
             if ready >= expected:
                 return
-            status = podman_exec(worker(1), "systemctl", "status", "--no-pager", "-n", "30", unit or self.units[0],
-                                 check=False)  # fmt: skip
+            status = podman_exec(worker(1), "systemctl", "status", "--no-pager", "-n", "30", *units, check=False)
             log(f"{setup}: {ready} of {expected} ready after {timeout} s (attempt {attempt}):\n{status}")
             for i in range(1, active + 1):
-                podman_exec(worker(i), "systemctl", "restart", *([unit] if unit else self.units), check=False)
+                podman_exec(worker(i), "systemctl", "restart", *units, check=False)
         raise RuntimeError(f"{setup}: {ready} of {expected} workers ready after two tries")
 
     def ready(self, setup):
@@ -311,7 +356,7 @@ class Work:
         env = self.monitor_env if setup == "fleet" else self.baseline_env
         argv = [
             CELERY,
-            *([] if setup == "fleet" else ["--app", "remote:app"]),
+            *([] if setup == "fleet" else ["--app", "remote:hardened" if setup == "hardened" else "remote:app"]),
             "inspect",
             "ping",
             "--json",
@@ -332,7 +377,7 @@ class Work:
                 "--latency-count", str(self.latency_count)]  # fmt: skip
         if profile:
             argv += ["--profile", str(profile)]
-        hosts = [BROKER, *(worker(i) for i in range(1, self.workers + 1))]
+        hosts = [*self.brokers, *(worker(i) for i in range(1, self.workers + 1))]
         cpu_before = [self.cpu_seconds(host) for host in hosts]
         client_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         measured = json.loads(run(argv, env=env, timeout=900).strip().splitlines()[-1])
@@ -342,10 +387,11 @@ class Work:
         tasks = measured["tasks"]
         used = [after - before for before, after in zip(cpu_before, cpu_after, strict=True)]
         client = (client_after.ru_utime + client_after.ru_stime) - (client_before.ru_utime + client_before.ru_stime)
+        brokers = len(self.brokers)
         measured["cpu_ms"] = {
             "client": client * 1000 / tasks,
-            "broker": used[0] * 1000 / tasks,
-            "workers": sum(used[1:]) * 1000 / tasks,
+            "broker": sum(used[:brokers]) * 1000 / tasks,
+            "workers": sum(used[brokers:]) * 1000 / tasks,
         }
         return measured
 
@@ -392,16 +438,15 @@ print(sum(tree(p) for p in pids))
 """
 
     def rss_kib(self):
-        """RSS in KiB of worker 1's fleet units (main processes and their pools) and of the broker's Erlang VM."""
+        """RSS in KiB of worker 1's fleet units (main processes and their pools), then of each broker's Erlang VM."""
         pids = [podman_exec(worker(1), "systemctl", "show", "-P", "MainPID", unit).strip() for unit in self.units]
         node = int(podman_exec(worker(1), "python3", "-c", self.RSS, "node", *pids))
-        broker = int(podman_exec(BROKER, "python3", "-c", self.RSS, "broker"))
-        return node, broker
+        return (node, *(int(podman_exec(broker, "python3", "-c", self.RSS, "broker")) for broker in self.brokers))
 
-    def measure(self, steps, rows, memory):
+    def measure(self, steps, rows, memory, setups=SETUPS):
         """Fill ``rows`` (one per setup, worker count and task kind) and ``memory`` as the runs finish."""
         for active in steps:
-            for setup in ("fleet", "fleet-noconfirm", "tutorial", "raw"):
+            for setup in setups:
                 log(f"work: {setup} on {active} worker container(s)")
                 if setup != "fleet-noconfirm":  # the fleet's workers, another client
                     self.only(setup, active)
@@ -425,11 +470,24 @@ print(sum(tree(p) for p in pids))
                     rows.append(measured)
 
 
+def cluster(workers, options, into):
+    """The fleet's setups on a fresh three-node cluster (quorum queues) and ``workers`` workers, into ``into``."""
+    log(f"cluster: fresh containers, 3 brokers + {workers} workers")
+    write_inventory(workers, options.distro, options.port, brokers=3)
+    containers("absent")
+    write_inventory(workers, options.distro, options.port, brokers=3)
+    containers("present")
+    into["fresh_s"], _changed = playbook("site.yml", f"site-fresh-cluster-{workers}.log")
+    log(f"cluster: fresh site.yml {into['fresh_s']:.0f} s")
+    work = Work(workers, options.count, options.io_count, options.latency_count, False, brokers=CLUSTER_BROKERS)
+    work.measure([workers], into["work"], into["memory"], setups=("fleet", "fleet-noconfirm"))
+
+
 class Sampler:
     """Samples a pair of RSS values once a second in a thread; keeps the highest of each."""
 
     def __init__(self, sample):
-        self.sample, self.peak = sample, (0, 0)
+        self.sample, self.peak = sample, None
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
 
@@ -437,7 +495,7 @@ class Sampler:
         while not self.stop.wait(1.0):
             with contextlib.suppress(Exception):
                 values = self.sample()
-                self.peak = tuple(max(a, b) for a, b in zip(self.peak, values, strict=True))
+                self.peak = values if self.peak is None else tuple(map(max, self.peak, values))
 
     def __enter__(self):
         self.thread.start()
@@ -463,6 +521,7 @@ def main():
     )
     parser.add_argument("--skip-provisioning", action="store_true", help="one fresh converge of N=max only")
     parser.add_argument("--skip-work", action="store_true", help="provisioning only")
+    parser.add_argument("--skip-cluster", action="store_true", help="no three-broker cluster against the single one")
     parser.add_argument("--profile", action="store_true", help="also write the client's cProfile (.bench/profile-*)")
     parser.add_argument("--keep", action="store_true", help="leave the bench's containers running at the end")
     options = parser.parse_args()
@@ -488,6 +547,9 @@ def main():
                 work.measure(counts, results["work"], results["memory"])
             finally:
                 work.teardown()
+        if not (options.skip_work or options.skip_cluster):
+            results["cluster"] = {"work": [], "memory": {}}
+            cluster(counts[-1], options, results["cluster"])
     finally:
         if not options.keep:
             log("removing the bench's containers")

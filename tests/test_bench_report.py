@@ -57,6 +57,36 @@ def test_work_ratios_compare_the_fleet_with_both_baselines_at_each_worker_count(
     assert len(ratios) == 6
 
 
+def test_the_fleet_is_compared_with_celery_hardened_by_hand():
+    rows = [work("fleet", 1, 300, 4.0), work("hardened", 1, 250, 5.0), work("fleet", 2, 300, 4.0)]
+    rows.append(work("hardened", 2, 400, 5.0))
+    ratios = by_name(report.work_ratios(rows))
+    assert ratios == {
+        "fleet / hardened by hand throughput, 1 worker(s)": (1.2, True),
+        "fleet / hardened by hand throughput, 2 worker(s)": (0.75, False),
+    }
+
+
+def test_the_cluster_is_compared_with_the_single_broker_at_the_same_worker_count():
+    single = [work("fleet", 1, 900, 3.0), work("fleet", 4, 400, 4.0), work("fleet", 4, 200, 20.0, kind="io")]
+    cluster = {"work": [work("fleet", 4, 300, 6.0), work("fleet", 4, 100, 25.0, kind="io")]}
+    ratios = by_name(report.cluster_ratios(single, cluster))
+    assert ratios == {
+        "cluster / single broker throughput, no-op, 4 worker(s)": (0.75, True),
+        "cluster / single broker throughput, I/O, 4 worker(s)": (0.5, False),
+    }
+    lines = report.cluster_table(single, cluster)
+    assert "| 1, classic queues | fleet | 400 | 4.0 / 8.0 ms | 200 | 20.0 / 40.0 ms |" in lines
+    assert "| 3, quorum queues | fleet | 300 | 6.0 / 12.0 ms | 100 | 25.0 / 50.0 ms |" in lines
+
+
+def test_memory_has_a_column_per_broker_node():
+    lines = report.memory_table({"idle": [102400, 1024, 2048, 3072], "load": [153600, 4096, 5120, 6144]})
+    assert lines[0].count("broker node") == 3
+    assert lines[1] == "|---|---:|---:|---:|---:|"
+    assert lines[3] == "| under load (peak, fastest no-op run) | 150 MiB | 4 MiB | 5 MiB | 6 MiB |"
+
+
 def test_a_worker_count_missing_a_baseline_gives_no_ratio():
     assert report.work_ratios([work("fleet", 1, 600, 4.0), work("tutorial", 1, 400, 5.0)]) == []
 
@@ -69,8 +99,12 @@ def test_markdown_has_every_table_and_marks_misses():
         "provisioning": provisioning("stock", [(1, 100, 40)]),
         "work": [work("fleet", 1, 300, 4.0), work("tutorial", 1, 400, 5.0), work("raw", 1, 1000, 1.0)],
         "memory": {"idle": (102400, 204800), "load": (153600, 256000)},
+        "cluster": {"fresh_s": 321, "work": [work("fleet", 1, 240, 5.0)], "memory": {"idle": (1024, 1024, 1024, 1024)}},
     }
     text = report.markdown(results)
+    assert "A fresh `site.yml` of the cluster and its workers took 321 s." in text
+    assert "| cluster / single broker throughput, no-op, 1 worker(s) | 0.80 | >= 0.70 | meets |" in text
+    assert "### Memory of each broker node (RSS)" in text
     assert "| 1 | 2 | stock | 100 s | 40 s | 0.40 | 0 |" in text
     assert "| 1 | fleet | 300 | 4.0 / 8.0 ms | - | - |" in text
     assert "| idle | 100 MiB | 200 MiB |" in text
