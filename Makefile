@@ -79,7 +79,7 @@ unit: venv bench-deps ## Unit tests: the tasks package (app/), the client librar
 	pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/test_preflight.py tests/test_client_settings.py tests/test_pki.py tests/test_bench_report.py \
 	  tests/test_fleet_wiring.py tests/test_celery_worker_filters.py tests/test_rabbitmq_filters.py tests/test_celery_env.py \
 	  tests/test_pins.py tests/test_systemd_stale_units.py tests/test_fault_report.py \
-	  tests/test_podman_store.py tests/test_bench_baselines.py
+	  tests/test_podman_store.py tests/test_bench_baselines.py tests/test_declared_types.py
 
 lab-test: deps examples-deps ## The README's main command end to end: make lab, the client env file, the example clients, make lab again with worker3, lab-down
 	pytest -v -p no:cacheprovider tests/test_lab.py

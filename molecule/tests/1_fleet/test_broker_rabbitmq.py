@@ -8,7 +8,7 @@ import amqp
 import pytest
 from amqp.exceptions import AccessRefused
 from fleettest.clients import amqp_url, connect
-from fleettest.scenario import BROKER, MTLS, converge, rabbitmq_only
+from fleettest.scenario import BROKER, EXCHANGE_TYPE, MTLS, QUEUE_TYPE, converge, rabbitmq_only, run_converge
 from kombu.exceptions import OperationalError
 
 pytestmark = rabbitmq_only
@@ -93,6 +93,27 @@ def test_a_password_changed_in_the_inventory_is_applied_by_the_next_run(broker, 
         output = converge([BROKER], "--tags", "rabbitmq_access")
     assert authenticates(broker, "fleet-monitor", monitor_password)
     assert re.search(rf"^{BROKER}\s+: ok=\d+\s+changed=1 ", output, re.M), output[-2000:]
+
+
+def test_a_run_that_would_change_a_task_queues_type_is_refused_before_anything_changes(broker):
+    """The broker holds the task queues with the scenario's types; a run that would declare them with the other ones
+    (growing one broker into a cluster flips both defaults, to quorum queues on topic exchanges) stops in the
+    preflight, naming each queue and exchange, before anything changes."""
+    queue_type = {"classic": "quorum", "quorum": "classic"}[QUEUE_TYPE]
+    exchange_type = {"direct": "topic", "topic": "direct"}[EXCHANGE_TYPE]
+    done = run_converge(
+        [BROKER], "-e", f"fleet_queue_type={queue_type}", "-e", f"fleet_task_exchange_type={exchange_type}"
+    )
+    output = done.stdout
+    assert done.returncode != 0, output[-2000:]
+    for line in (
+        f"queue celery is {QUEUE_TYPE}, fleet_queue_type is {queue_type}",
+        f"exchange celery is {EXCHANGE_TYPE}, fleet_task_exchange_type is {exchange_type}",
+        "Growing one broker into a cluster",
+    ):
+        assert line in output, output[-3000:]
+    recap = output.split("PLAY RECAP")[-1]
+    assert set(re.findall(r"changed=(\d+)", recap)) == {"0"}, recap
 
 
 def test_workers_do_not_gossip(broker):
