@@ -226,6 +226,13 @@ def markdown(results):
             "",
         ]
         ratios += cluster_ratios(results["work"], cluster)
+    if cluster.get("cold_start"):
+        cold = cluster["cold_start"]
+        lines += [
+            f"A cold start of the whole cluster (every node stopped, then all started at once): every node ran again "
+            f"after {cold['nodes_s']:.0f} s, and every worker answered a ping after {cold['workers_s']:.0f} s.",
+            "",
+        ]
     if cluster.get("memory"):
         lines += ["### Memory of each broker node (RSS)", "", *memory_table(cluster["memory"]), ""]
     if ratios:

@@ -18,7 +18,8 @@
    idle and under load.
 3. The cluster (unless --skip-cluster): fresh containers, three brokers + N workers, site.yml (a RabbitMQ cluster,
    quorum queues), then the fleet's setups with N worker containers as in 2: the cluster against the single broker
-   with classic queues, and the RSS of each broker node at idle and under load.
+   with classic queues, and the RSS of each broker node at idle and under load. Last, a cold start: every node
+   stopped, then all started at once; the seconds until the nodes run and until every worker answers again.
 4. Output: .bench/report.md (tables, ratios against the targets), the same in docs/performance.md, and
    .bench/throughput.png, .bench/provisioning.png.
 
@@ -481,6 +482,24 @@ def cluster(workers, options, into):
     log(f"cluster: fresh site.yml {into['fresh_s']:.0f} s")
     work = Work(workers, options.count, options.io_count, options.latency_count, False, brokers=CLUSTER_BROKERS)
     work.measure([workers], into["work"], into["memory"], setups=("fleet", "fleet-noconfirm"))
+    into["cold_start"] = cold_start(work)
+    log(f"cluster: cold start, nodes back after {into['cold_start']['nodes_s']:.0f} s, "
+        f"every worker after {into['cold_start']['workers_s']:.0f} s")  # fmt: skip
+
+
+def cold_start(work):
+    """Stop every broker node, then start them all at once (a power cut, a maintenance window): the seconds until
+    every node runs again, and until every worker instance answers a ping (docs/cluster.md, "Cold start")."""
+    for broker in work.brokers:
+        podman_exec(broker, "systemctl", "stop", "rabbitmq-server", timeout=300)
+    started = time.monotonic()
+    for broker in work.brokers:  # no waiting: a node waits for its last-seen peers before it reports started
+        podman_exec(broker, "systemctl", "start", "--no-block", "rabbitmq-server")
+    for broker in work.brokers:
+        podman_exec(broker, "rabbitmqctl", "await_startup", "--timeout", "600", timeout=660)
+    nodes = time.monotonic() - started
+    work.wait_ready("fleet", work.workers, timeout=300)
+    return {"nodes_s": nodes, "workers_s": time.monotonic() - started}
 
 
 class Sampler:

@@ -99,12 +99,18 @@ def test_markdown_has_every_table_and_marks_misses():
         "provisioning": provisioning("stock", [(1, 100, 40)]),
         "work": [work("fleet", 1, 300, 4.0), work("tutorial", 1, 400, 5.0), work("raw", 1, 1000, 1.0)],
         "memory": {"idle": (102400, 204800), "load": (153600, 256000)},
-        "cluster": {"fresh_s": 321, "work": [work("fleet", 1, 240, 5.0)], "memory": {"idle": (1024, 1024, 1024, 1024)}},
+        "cluster": {
+            "fresh_s": 321,
+            "work": [work("fleet", 1, 240, 5.0)],
+            "memory": {"idle": (1024, 1024, 1024, 1024)},
+            "cold_start": {"nodes_s": 41.2, "workers_s": 55.7},
+        },
     }
     text = report.markdown(results)
     assert "A fresh `site.yml` of the cluster and its workers took 321 s." in text
     assert "| cluster / single broker throughput, no-op, 1 worker(s) | 0.80 | >= 0.70 | meets |" in text
     assert "### Memory of each broker node (RSS)" in text
+    assert "every node ran again after 41 s, and every worker answered a ping after 56 s." in text
     assert "| 1 | 2 | stock | 100 s | 40 s | 0.40 | 0 |" in text
     assert "| 1 | fleet | 300 | 4.0 / 8.0 ms | - | - |" in text
     assert "| idle | 100 MiB | 200 MiB |" in text
