@@ -32,7 +32,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
 .PHONY: help deps host-deps venv images lab lab-down lint unit lab-test examples-deps molecule faults cluster-faults test test-fleets \
-  lab-test-in-lane-2 bench-deps bench clean
+  lab-test-in-lane-1 bench-deps bench clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -113,16 +113,16 @@ test: deps images bench-deps lint ## Everything: lint, unit tests, the lab, mole
 # worker2, broker), and two scenarios in one podman store would replace each other's: the second lane's scenario
 # runs in a podman store of its own (LANE_STORAGE_CONF, tests/fleettest/podman_store.py), which reads the base
 # images from the main store. The order (make -j2 follows the prerequisites below):
-#   lane 1:  default up             ->  default verified  ->  redis up, verified
-#   lane 2:  unit tests (make unit)  ->  strict up, verified (in the second store)  ->  the lab test
+#   lane 1:  default up             ->  default verified  ->  redis up, verified  ->  the lab test
+#   lane 2:  unit tests (make unit)  ->  strict up, verified (in the second store)
 # The strict scenario (the cluster and its fault suite, the longest) converges while the default scenario's
 # verifier waits on its faults; the unit tests run while the default scenario converges (lint runs before both:
 # it is quick and catches most mistakes).
 # "up" is molecule test's sequence up to idempotence; "verified" is verify, then destroy (whatever verify said).
 # Each step's output is printed whole when it ends (--output-sync). make molecule runs the scenarios one by one.
-test-fleets: lab-test-in-lane-2 molecule-verified-redis
+test-fleets: lab-test-in-lane-1 molecule-verified-strict
 
-lab-test-in-lane-2: molecule-verified-strict
+lab-test-in-lane-1: molecule-verified-redis
 	@$(MAKE) --no-print-directory lab-test
 
 molecule-up-strict: molecule-up-default unit $(LANE_STORAGE_CONF)

@@ -260,9 +260,12 @@ def test_5_a_rolling_restart_of_the_whole_cluster_through_site_yml(fleet):
 def test_6_a_destroyed_node_replaced_by_a_fresh_machine(fleet):
     """A node's machine is destroyed (its disk with it); a fresh one of the same name and address takes its place
     through replace-broker.yml, and the quorum queues grow a member onto it. The run is limited to the brokers: the
-    workers' and clients' URLs do not change."""
+    workers' and clients' URLs do not change. It also applies a RabbitMQ setting the survivors do not run yet, so
+    they restart one at a time during the replacement, which they can only once the queues have grown onto the new
+    node (with two members left, a restart would wait for ever for a majority without the restarted node)."""
     victim = BROKERS[-1]
     address = container_ip(victim)
+    replace = ("-e", f"fleet_broker_replaced={victim}", "-e", "fleet_consumer_timeout=1803")
     with under_load(fleet) as feeder:
         podman("rm", "--force", "--time=0", victim, timeout=180)
         wait_for(
@@ -270,7 +273,7 @@ def test_6_a_destroyed_node_replaced_by_a_fresh_machine(fleet):
         )
         recreate(victim, address)
         with timed() as run:
-            converge(BROKERS, "-e", f"fleet_broker_replaced={victim}", playbook="replace-broker.yml")
+            converge(BROKERS, *replace, playbook="replace-broker.yml")
     finish(
         fleet,
         feeder,
@@ -280,6 +283,8 @@ def test_6_a_destroyed_node_replaced_by_a_fresh_machine(fleet):
     )
     # The new node holds a member of every task queue: wait_whole (in finish) checked them online on every node.
     # And the run is idempotent: a second one forgets nothing and grows nothing.
-    again = converge(BROKERS, "-e", f"fleet_broker_replaced={victim}", playbook="replace-broker.yml")
+    for name in BROKERS:
+        assert "consumer_timeout = 1803000" in sh(name, "cat /etc/rabbitmq/rabbitmq.conf")
+    again = converge(BROKERS, *replace, playbook="replace-broker.yml")
     recap = again.split("PLAY RECAP")[-1]
     assert set(re.findall(r"changed=(\d+)", recap)) == {"0"}, recap
