@@ -98,7 +98,7 @@ def test_a_password_changed_in_the_inventory_is_applied_by_the_next_run(broker, 
 def test_a_run_that_would_change_a_task_queues_type_is_refused_before_anything_changes(broker):
     """The broker holds the task queues with the scenario's types; a run that would declare them with the other ones
     (growing one broker into a cluster flips both defaults, to quorum queues on topic exchanges) stops in the
-    preflight, naming each queue and exchange, before anything changes."""
+    broker play's first check, naming each queue and exchange, before anything on a host changes."""
     queue_type = {"classic": "quorum", "quorum": "classic"}[QUEUE_TYPE]
     exchange_type = {"direct": "topic", "topic": "direct"}[EXCHANGE_TYPE]
     done = run_converge(
