@@ -61,7 +61,6 @@ VENV_BIN = "/opt/celery-fleet/venv/bin"
 CLUSTER_BROKERS = [BROKER, f"{BROKER}2", f"{BROKER}3"]
 # The lab's worker groups (queues, pool, concurrency), which the bench's fleet runs and the hardened baseline copies.
 LAB_FLEET = REPO / "inventory/lab/group_vars/all/fleet.yml"
-SETUPS = ("fleet", "fleet-noconfirm", "hardened", "tutorial", "raw")
 PLAYBOOK = [str(REPO / ".venv/bin/ansible-playbook")]
 PYTHON = str(REPO / ".venv/bin/python")
 CELERY = str(REPO / ".venv/bin/celery")
@@ -96,18 +95,22 @@ def lab_worker_groups():
     }
 
 
+# The Celery app of each baseline that runs Celery (bench/remote.py), for its workers and for `celery inspect`.
+BASELINE_APPS = {"tutorial": "remote:app", "hardened": "remote:hardened"}
+
+
 def baseline_units(setup, container):
     """The transient systemd units (name, argv) that run a baseline's worker side (bench/remote.py) in a worker
     container; none for the fleet's setups, whose workers are the fleet's own units."""
     celery = [f"{VENV_BIN}/celery", "--app"]
     if setup == "tutorial":
-        return [("bench-tutorial", [*celery, "remote:app", "worker", "--loglevel", "WARNING",
+        return [("bench-tutorial", [*celery, BASELINE_APPS[setup], "worker", "--loglevel", "WARNING",
                                     "--hostname", f"tutorial@{container}"])]  # fmt: skip
     if setup == "raw":
         return [("bench-echo", [f"{VENV_BIN}/python", "remote.py", "echo"])]
     if setup == "hardened":
         return [
-            (f"bench-hardened-{name}", [*celery, "remote:hardened", "worker", "--loglevel", "WARNING",
+            (f"bench-hardened-{name}", [*celery, BASELINE_APPS[setup], "worker", "--loglevel", "WARNING",
                                         "--hostname", f"hardened-{name}@{container}",
                                         "--queues", ",".join(HARDENED_QUEUE_PREFIX + q for q in group["queues"]),
                                         "--pool", group["pool"], "--concurrency", str(group["concurrency"])])
@@ -117,7 +120,7 @@ def baseline_units(setup, container):
 
 
 def all_baseline_units():
-    return [unit for setup in SETUPS for unit, _argv in baseline_units(setup, "")]
+    return [unit for setup in report.SETUPS for unit, _argv in baseline_units(setup, "")]
 
 
 def rabbitmqctl(*argv, check=True, stdin=None):
@@ -218,6 +221,16 @@ def containers(state):
     playbook("playbooks/lab.yml", f"lab-{state}.log", "-e", f"lab_state={state}")
 
 
+def fresh_containers(workers, distro, port, connection="podman_pipelined", brokers=1):
+    """The bench's inventory for ``brokers`` brokers and ``workers`` workers, on new containers (the old ones go)."""
+    write_inventory(workers, distro, port, connection, brokers)
+    containers("absent")
+    write_inventory(
+        workers, distro, port, connection, brokers
+    )  # lab.yml's removal took .bench/fleet, not the inventory
+    containers("present")
+
+
 def provision(counts, distro, port, strategies):
     """Fresh and idempotent site.yml for each worker count and strategy; the last fleet stays up.
 
@@ -230,10 +243,7 @@ def provision(counts, distro, port, strategies):
             mitogen = strategy == "mitogen"
             connection = "podman" if mitogen else "podman_pipelined"
             log(f"provisioning: fresh containers, 1 broker + {count} workers ({strategy})")
-            write_inventory(count, distro, port, connection)
-            containers("absent")
-            write_inventory(count, distro, port, connection)  # lab.yml's removal took .bench/fleet, not the inventory
-            containers("present")
+            fresh_containers(count, distro, port, connection)
             tag = f"{count}-{strategy}"
             fresh, fresh_changed = playbook("site.yml", f"site-fresh-{tag}.log", mitogen=mitogen)
             log(f"provisioning: fresh site.yml {fresh:.0f} s ({fresh_changed} changed); running it again")
@@ -357,7 +367,7 @@ class Work:
         env = self.monitor_env if setup == "fleet" else self.baseline_env
         argv = [
             CELERY,
-            *([] if setup == "fleet" else ["--app", "remote:hardened" if setup == "hardened" else "remote:app"]),
+            *([] if setup == "fleet" else ["--app", BASELINE_APPS[setup]]),
             "inspect",
             "ping",
             "--json",
@@ -444,7 +454,7 @@ print(sum(tree(p) for p in pids))
         node = int(podman_exec(worker(1), "python3", "-c", self.RSS, "node", *pids))
         return (node, *(int(podman_exec(broker, "python3", "-c", self.RSS, "broker")) for broker in self.brokers))
 
-    def measure(self, steps, rows, memory, setups=SETUPS):
+    def measure(self, steps, rows, memory, setups=report.SETUPS):
         """Fill ``rows`` (one per setup, worker count and task kind) and ``memory`` as the runs finish."""
         for active in steps:
             for setup in setups:
@@ -474,10 +484,7 @@ print(sum(tree(p) for p in pids))
 def cluster(workers, options, into):
     """The fleet's setups on a fresh three-node cluster (quorum queues) and ``workers`` workers, into ``into``."""
     log(f"cluster: fresh containers, 3 brokers + {workers} workers")
-    write_inventory(workers, options.distro, options.port, brokers=3)
-    containers("absent")
-    write_inventory(workers, options.distro, options.port, brokers=3)
-    containers("present")
+    fresh_containers(workers, options.distro, options.port, brokers=3)
     into["fresh_s"], _changed = playbook("site.yml", f"site-fresh-cluster-{workers}.log")
     log(f"cluster: fresh site.yml {into['fresh_s']:.0f} s")
     work = Work(workers, options.count, options.io_count, options.latency_count, False, brokers=CLUSTER_BROKERS)

@@ -6,6 +6,7 @@ what an environment flag says. ``converge`` runs site.yml again on the scenario'
 """
 
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -119,6 +120,12 @@ def converge(hosts, *extra_args, playbook="site.yml"):
     done = run_converge(hosts, *extra_args, playbook=playbook)
     assert done.returncode == 0, failure_excerpt(done.stdout + "\n" + done.stderr)
     return done.stdout
+
+
+def recap_changes(output):
+    """``{host: changed}`` of the PLAY RECAP at the end of an ansible-playbook ``output``."""
+    recap = output.split("PLAY RECAP")[-1]
+    return {host: int(changed) for host, changed in re.findall(r"^(\S+)\s+:\s+ok=\d+\s+changed=(\d+)", recap, re.M)}
 
 
 def failure_excerpt(output, context=12, tail=40):
