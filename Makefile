@@ -32,7 +32,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
 .PHONY: help deps host-deps venv images lab lab-down lint unit lab-test examples-deps molecule faults cluster-faults test test-fleets \
-  lab-test-in-lane-1 bench-deps bench clean
+  lab-test-in-lane-3 bench-deps bench clean
 
 help: ## List the commands
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -79,10 +79,10 @@ unit: venv bench-deps ## Unit tests: the tasks package (app/), the client librar
 	pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/test_preflight.py tests/test_client_settings.py tests/test_pki.py tests/test_bench_report.py \
 	  tests/test_fleet_wiring.py tests/test_celery_worker_filters.py tests/test_rabbitmq_filters.py tests/test_celery_env.py \
 	  tests/test_pins.py tests/test_systemd_stale_units.py tests/test_fault_report.py \
-	  tests/test_podman_store.py tests/test_bench_baselines.py tests/test_declared_types.py
+	  tests/test_podman_store.py tests/test_bench_baselines.py tests/test_queue_move.py
 
-lab-test: deps examples-deps ## The README's main command end to end: make lab, the client env file, the example clients, make lab again with worker3, lab-down
-	pytest -v -p no:cacheprovider tests/test_lab.py
+lab-test: deps examples-deps ## The README's main command end to end: make lab, the client env file, the example clients, make lab again with worker3, growth into a cluster and the queue move, lab-down
+	pytest -v -p no:cacheprovider --durations 0 tests/test_lab.py
 
 examples-deps: venv ## The example clients' own pins in .venv (examples/django-client/requirements.txt: Django)
 	@pip install --quiet --disable-pip-version-check -r examples/django-client/requirements.txt
@@ -105,24 +105,25 @@ cluster-faults: deps images ## The cluster's fault suite alone, against the stri
 	PYTEST_ADDOPTS="-k test_cluster_faults" FLEET_FAULTS_DOCS=1 molecule verify -s strict
 
 test: deps images bench-deps lint ## Everything: lint, unit tests, the lab, molecule on every distro
-	@$(MAKE) --no-print-directory -j2 --output-sync=target test-fleets
+	@$(MAKE) --no-print-directory -j3 --output-sync=target test-fleets
 
-# make test's fleets, in two lanes. The CPU is the limit of this machine kind (2 cores): a fleet converging keeps
-# both busy, while the default scenario's verifier mostly waits (its fault suite: restarts, network cuts,
-# heartbeats) with half the CPU idle; the second lane fills it. The scenarios name their containers alike (worker1,
-# worker2, broker), and two scenarios in one podman store would replace each other's: the second lane's scenario
-# runs in a podman store of its own (LANE_STORAGE_CONF, tests/fleettest/podman_store.py), which reads the base
-# images from the main store. The order (make -j2 follows the prerequisites below):
-#   lane 1:  default up             ->  default verified  ->  redis up, verified  ->  the lab test
+# make test's fleets, in three lanes. The CPU is the limit of this machine kind (2 cores): a fleet converging keeps
+# both busy, while a fault suite's verifier mostly waits (restarts, network cuts, heartbeats) with the CPU idle; the
+# other lanes fill it. The scenarios name their containers alike (worker1, worker2, broker), and two scenarios in one
+# podman store would replace each other's: the second lane's scenario runs in a podman store of its own
+# (LANE_STORAGE_CONF, tests/fleettest/podman_store.py), which reads the base images from the main store; the lab's
+# containers have names of their own (celery-fleet-lab-*). The order (make -j3 follows the prerequisites below):
+#   lane 1:  default up             ->  default verified  ->  redis up, verified
 #   lane 2:  unit tests (make unit)  ->  strict up, verified (in the second store)
-# The strict scenario (the cluster and its fault suite, the longest) converges while the default scenario's
-# verifier waits on its faults; the unit tests run while the default scenario converges (lint runs before both:
-# it is quick and catches most mistakes).
+#   lane 3:  the lab test, once the strict scenario is up
+# Two fleets converge at a time at most: the strict scenario (the cluster and its fault suite, the longest)
+# converges while the default scenario's verifier waits on its faults, the lab while both verifiers wait; the unit
+# tests run while the default scenario converges (lint runs before all: it is quick and catches most mistakes).
 # "up" is molecule test's sequence up to idempotence; "verified" is verify, then destroy (whatever verify said).
 # Each step's output is printed whole when it ends (--output-sync). make molecule runs the scenarios one by one.
-test-fleets: lab-test-in-lane-1 molecule-verified-strict
+test-fleets: molecule-verified-redis molecule-verified-strict lab-test-in-lane-3
 
-lab-test-in-lane-1: molecule-verified-redis
+lab-test-in-lane-3: molecule-up-strict
 	@$(MAKE) --no-print-directory lab-test
 
 molecule-up-strict: molecule-up-default unit $(LANE_STORAGE_CONF)

@@ -3,6 +3,7 @@
 #
 #   scripts/lab.sh up      (make lab)       install what is missing, start the containers, converge, send tasks
 #   scripts/lab.sh down    (make lab-down)  remove the containers, the network and .lab/ (the base image stays)
+#   scripts/lab.sh playbook PLAYBOOK [options]  run another playbook (move-queues.yml, ...) on the running lab
 #
 # Settings (environment or make variables): LAB_AMQP_PORT (loopback port of the broker's AMQP over TLS, default 5671),
 # LAB_DISTRO (bookworm or trixie, default bookworm), LAB_BROKERS (1, default, or 3: a RabbitMQ cluster, whose nodes
@@ -84,8 +85,18 @@ case "$action" in
     echo "lab: removed the lab's containers, its network and .lab/ (the base image is kept)"
     exit 0
     ;;
+  playbook)
+    # Another playbook of this repository on the running lab, with its inventory (the brokers it runs with).
+    shift
+    [ $# -ge 1 ] || fail "usage: scripts/lab.sh playbook PLAYBOOK [ansible-playbook options], e.g. move-queues.yml"
+    [ -f "$lab_dir/brokers" ] || fail "no lab runs here: make lab first"
+    inventory=(-i inventory/lab)
+    [ "$(cat "$lab_dir/brokers")" = 3 ] && inventory+=(-i inventory/lab-cluster)
+    playbook "$@" "${extra[@]}"
+    exit
+    ;;
   up) ;;
-  *) fail "unknown action '$action' (use up or down)" ;;
+  *) fail "unknown action '$action' (use up, down or playbook)" ;;
 esac
 
 total_start=$SECONDS
@@ -109,12 +120,13 @@ echo "ok"
 export ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
 export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.timer
 
-# A running lab keeps its number of brokers: a single node's queues are classic, a cluster's quorum, and the lab
-# does not move a running broker's queues from one type to the other (docs/cluster.md, "Not covered yet").
-if [ -f "$lab_dir/brokers" ] && [ "$(cat "$lab_dir/brokers")" != "$brokers" ] &&
+# A running lab grows from one broker to three (docs/lab.md, "Growing the lab's broker into a cluster": the two new
+# nodes join the running one, which keeps its queued tasks), but never shrinks: a cluster does not go back to one
+# node by leaving two out of the inventory.
+if [ -f "$lab_dir/brokers" ] && [ "$(cat "$lab_dir/brokers")" -gt "$brokers" ] &&
    [ -n "$(podman ps --all --quiet --filter label=celery-fleet-lab)" ]; then
-  fail "the running lab has $(cat "$lab_dir/brokers") broker(s), and LAB_BROKERS asks for $brokers.
-Remove it first (make lab-down), then: make lab LAB_BROKERS=$brokers"
+  fail "the running lab has $(cat "$lab_dir/brokers") brokers, and LAB_BROKERS asks for $brokers: a cluster does not
+shrink back to one node. Remove the lab first (make lab-down), then: make lab LAB_BROKERS=$brokers"
 fi
 
 step "Containers: $brokers broker(s) and the workers of inventory/lab/hosts.yml (playbooks/lab.yml)"

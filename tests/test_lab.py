@@ -4,8 +4,9 @@ Runs the real commands (make lab, make lab-down, the stock celery CLI) against r
 a taken port fails early; a fresh lab converges and runs tasks; another checkout's make lab and make lab-down leave
 the running lab alone; the client env file works from this machine; adding worker3 to the lab inventory as
 documented and running make lab again adds a worker and changes nothing else (the second run of make lab: every
-other host reports no change but the broker's firewall, which now admits worker3); make lab-down removes the
-containers, the network and .lab/, and keeps the base image.
+other host reports no change but the broker's firewall, which now admits worker3); make lab LAB_BROKERS=3 grows the
+running broker into a three-node cluster while tasks wait in its queues and a client keeps sending, and none is lost;
+make lab-down removes the containers, the network and .lab/, and keeps the base image.
 """
 
 import json
@@ -15,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from fleettest.wait import wait_for
 REPO = Path(__file__).resolve().parent.parent
 LAB_DIR = REPO / ".lab"
 HOSTS = REPO / "inventory" / "lab" / "hosts.yml"
+FLEET_VARS = REPO / "inventory" / "lab" / "group_vars" / "all" / "fleet.yml"
 BIN = Path(sys.executable).parent
 LABEL = "celery-fleet-lab"
 NETWORK = "celery-fleet-lab"
@@ -69,15 +72,28 @@ def changed_tasks(output, host):
     return names
 
 
+def sourced(env_file, *command):
+    """``command`` run with ``env_file`` sourced into its environment, as the README tells a user to."""
+    return ["bash", "-c", f'set -a && . {env_file} && set +a && exec "$@"', "client", *command]
+
+
 def client(*command, timeout=120, env_file=".lab/client.env", check=True):
     """Run a command with the client env file sourced, as the README tells a user to."""
-    script = f'set -a && . {env_file} && set +a && exec "$@"'
-    return run("bash", "-c", script, "client", *command, timeout=timeout, check=check)
+    return run(*sourced(env_file, *command), timeout=timeout, check=check)
 
 
 def monitor(*command, timeout=120):
     """Run a command as the monitoring identity (celery inspect), with .lab/monitor.env sourced."""
     return client(*command, timeout=timeout, env_file=".lab/monitor.env")
+
+
+# What docs/cluster.md tells an operator to write before growing one broker into a cluster: the types the broker's
+# queues and exchanges already have (a cluster's default is quorum queues on topic exchanges).
+KEEP_TYPES = """
+# Growing the running broker into a cluster (docs/lab.md): keep the types its task queues have.
+fleet_queue_type: classic
+fleet_task_exchange_type: direct
+"""
 
 
 def journal(container, unit):
@@ -87,10 +103,11 @@ def journal(container, unit):
 @pytest.fixture(scope="module", autouse=True)
 def clean_lab():
     """Start from no lab and leave none behind, whatever happens."""
-    original = HOSTS.read_text()
+    originals = {path: path.read_text() for path in (HOSTS, FLEET_VARS)}
     run("scripts/lab.sh", "down", timeout=300)
     yield
-    HOSTS.write_text(original)
+    for path, text in originals.items():
+        path.write_text(text)
     run("scripts/lab.sh", "down", timeout=300, check=False)
 
 
@@ -232,6 +249,177 @@ def test_adding_worker3_to_the_lab_inventory_adds_a_worker_and_changes_nothing_e
     )
     hostnames = json.loads(client(str(BIN / "python"), "-c", script).stdout.strip().splitlines()[-1])
     assert hostnames == ["worker1", "worker3"]
+
+
+# A client as docs/lab.md's reader has one: the client env file and Celery, no tasks code. It sends `queued` tasks,
+# says so (their ids, one JSON line), then one task every half second until the stop file appears, and prints every
+# id it sent, and the sends that raised (a client that was told its task was not sent has not lost it).
+SENDER = """
+import json, pathlib, sys, time
+from celery import Celery
+
+app = Celery()
+queued, stop = int(sys.argv[1]), pathlib.Path(sys.argv[2])
+sent, refused = [], []
+
+
+def send():
+    try:
+        sent.append(app.send_task("fleet.add", args=[len(sent), 0]).id)
+    except Exception as error:
+        refused.append(repr(error))
+
+
+for _ in range(queued):
+    send()
+print(json.dumps(sent), flush=True)
+while not stop.exists():
+    send()
+    time.sleep(0.5)
+print(json.dumps({"sent": sent, "refused": refused}), flush=True)
+"""
+QUEUED = 30
+GROWTH_BEGIN = "<!-- BEGIN growth: written by the lab test (FLEET_FAULTS_DOCS=1), do not edit -->"
+GROWTH_END = "<!-- END growth -->"
+
+
+def rabbitmqctl(node, command, *arguments):
+    """rabbitmqctl on a lab broker node; a listing reads the fleet's vhost, without headers."""
+    if command.startswith("list_"):
+        arguments = ("-p", "fleet", "--no-table-headers", *arguments)
+    return run("podman", "exec", f"celery-fleet-lab-{node}", "rabbitmqctl", "--quiet", command, *arguments).stdout
+
+
+def listing(node, command, *columns):
+    """A rabbitmqctl listing of two columns as a dict (name -> value)."""
+    return dict(line.split("\t") for line in rabbitmqctl(node, command, *columns).splitlines())
+
+
+def under_load(tmp_path, command, env=None):
+    """Run ``command`` (a lab command) with tasks waiting in the queue and a client sending throughout; count them.
+
+    The lab's workers are stopped first, so that QUEUED tasks wait in the broker's queue when the command starts;
+    the command must bring the workers back. Every task sent is then looked for, by id, in worker1's journal, which
+    records the work itself (an rpc:// result can be lost with a client's reply queue while its task ran). Returns
+    the command's output and the counts (a row of the growth table); fails when a task sent is not found.
+    """
+    for worker in ("worker1", "worker2", "worker3"):
+        run("podman", "exec", f"celery-fleet-lab-{worker}", "systemctl", "stop", "celery-worker-*", check=False)
+    stop = tmp_path / "stop"
+    sender = subprocess.Popen(
+        sourced(".lab/client.env", str(BIN / "python"), "-c", SENDER, str(QUEUED), str(stop)),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        queued = json.loads(sender.stdout.readline() or "[]")
+        assert len(queued) == QUEUED, "the client could not send its first tasks"
+        assert int(listing("mq", "list_queues", "name", "messages")["celery"]) >= QUEUED
+        started = time.monotonic()
+        output = run(*command, env=env).stdout
+        seconds = time.monotonic() - started
+    finally:
+        stop.touch()
+        stdout, stderr = sender.communicate(timeout=120)
+    report = json.loads(stdout.strip().splitlines()[-1])
+    sent = report["sent"]
+
+    def succeeded():
+        log = journal("celery-fleet-lab-worker1", "celery-worker-default")
+        return re.findall(r"Task fleet\.add\[([0-9a-f-]{36})\] succeeded", log)
+
+    def tally():
+        done = [task for task in succeeded() if task in set(sent)]
+        return {
+            "sent": len(sent),
+            "queued": len(queued),
+            "completed": len(set(done)),
+            "lost": len(set(sent) - set(done)),
+            "duplicated": len({task for task in done if done.count(task) > 1}),
+            "refused": len(report["refused"]),
+            "seconds": round(seconds),
+        }
+
+    wait_for(lambda: set(sent) <= set(succeeded()), 300, what=lambda: f"every task in worker1's journal: {tally()}")
+    # The client kept sending throughout (a send refused while a node restarts raised in the client, which knows its
+    # task was not sent: not a lost task, and counted apart).
+    assert len(sent) - len(queued) >= 20, (tally(), report["refused"][-5:], stderr[-3000:])
+    return output, tally()
+
+
+@pytest.fixture(scope="module")
+def growth_table():
+    """The growth and the queue move's counts: printed, written to growth-report.md (git-ignored) and, with
+    FLEET_FAULTS_DOCS=1 and both rows, into docs/reliability.md between its markers."""
+    rows = []
+    yield rows
+    if not rows:
+        return
+    head = "| step | sent | queued before | completed | lost | duplicated | sends refused | run s |"
+    rule = "|---|---:|---:|---:|---:|---:|---:|---:|"
+    lines = [
+        f"| {row['step']} | {row['sent']} | {row['queued']} | {row['completed']} | {row['lost']} | "
+        f"{row['duplicated']} | {row['refused']} | {row['seconds']} |"
+        for row in rows
+    ]
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    text = f"The lab (Debian 12 containers); run at {when}.\n\n" + "\n".join([head, rule, *lines]) + "\n"
+    print("\n" + text)
+    (REPO / "growth-report.md").write_text(f"# Growing the lab's broker into a cluster\n\n{text}")
+    if os.environ.get("FLEET_FAULTS_DOCS") == "1" and len(rows) == 2:
+        doc = REPO / "docs" / "reliability.md"
+        current = doc.read_text()
+        start, end = current.find(GROWTH_BEGIN), current.find(GROWTH_END)
+        assert 0 <= start < end, f"{doc} lacks the markers {GROWTH_BEGIN!r} ... {GROWTH_END!r}"
+        doc.write_text(current[: start + len(GROWTH_BEGIN)] + "\n\n" + text.strip() + "\n\n" + current[end:])
+
+
+def test_growing_the_running_broker_into_a_cluster_loses_no_queued_task(tmp_path, growth_table):
+    """docs/lab.md: two inventory lines keep the broker's queue types, make lab LAB_BROKERS=3 does the rest."""
+    original = FLEET_VARS.read_text()
+    FLEET_VARS.write_text(original + KEEP_TYPES)
+    try:
+        output, counts = under_load(tmp_path, ["make", "lab"], env={"LAB_BROKERS": "3"})
+    finally:
+        FLEET_VARS.write_text(original)
+    growth_table.append({"step": "1. make lab LAB_BROKERS=3: two nodes join the running one", **counts})
+
+    site_recap = recap(output[output.index("ansible-playbook -i inventory/lab -i inventory/lab-cluster site.yml") :])
+    assert site_recap["mq2"] > 0 and site_recap["mq3"] > 0, site_recap
+    status = json.loads(rabbitmqctl("mq", "cluster_status", "--formatter", "json"))
+    assert sorted(status["running_nodes"]) == ["rabbit@mq", "rabbit@mq2", "rabbit@mq3"], status
+    # The queues kept their type (classic, as the two inventory lines say), on the node that held them.
+    assert listing("mq", "list_queues", "name", "type")["celery"] == "classic"
+
+
+def test_moving_the_task_queues_to_quorum_queues_loses_no_queued_task(tmp_path, growth_table):
+    """docs/lab.md: without the two lines, move-queues.yml moves the grown cluster's task queues to quorum queues."""
+    output, counts = under_load(tmp_path, ["scripts/lab.sh", "playbook", "move-queues.yml"])
+    growth_table.append({"step": "2. move-queues.yml: the task queues become quorum queues", **counts})
+    assert "Moving to quorum queues on topic exchanges: celery, io" in output
+
+    types = listing("mq", "list_queues", "name", "type")
+    assert (types["celery"], types["io"]) == ("quorum", "quorum"), types
+    assert not [name for name in types if name.startswith("celery-fleet.moving.")], types
+    exchanges = listing("mq", "list_exchanges", "name", "type")
+    assert (exchanges["celery"], exchanges["io"]) == ("topic", "topic"), exchanges
+    # Each quorum queue has a member on every node; publishing is no longer paused; the shovels are gone.
+    members = json.loads(rabbitmqctl("mq", "list_queues", "name", "members", "--formatter", "json"))
+    assert {queue["name"]: len(queue["members"]) for queue in members if queue["name"] in ("celery", "io")} == {
+        "celery": 3,
+        "io": 3,
+    }
+    assert run("podman", "exec", "celery-fleet-lab-mq", "rabbitmq-diagnostics", "-q", "check_alarms").returncode == 0
+    assert "shovel" not in rabbitmqctl("mq", "list_parameters", "-p", "fleet")
+    # A client with the env file written before the move still sends, through the exchange of the same name.
+    task_id = client(str(BIN / "celery"), "call", "fleet.add", "--args", "[1, 1]").stdout.strip()
+    wait_for(
+        lambda: f"Task fleet.add[{task_id}] succeeded" in journal("celery-fleet-lab-worker1", "celery-worker-default"),
+        60,
+        what=f"fleet.add[{task_id}] in worker1's journal",
+    )
 
 
 def test_make_lab_down_removes_the_lab_and_nothing_else():

@@ -265,33 +265,6 @@ def fleet_worker_instances(serves, worker_groups):
     return [dict(worker_groups[name], name=name) for name in serves if isinstance(worker_groups.get(name), dict)]
 
 
-def fleet_declared_type_conflicts(definitions, vhost, task_queues, queue_type, exchange_type):
-    """What the broker already holds that the inventory would declare differently: one line per task queue or task
-    exchange of ``vhost`` whose type is not ``queue_type`` / ``exchange_type``.
-
-    ``definitions``: RabbitMQ's ``export_definitions`` (a dict; empty for a broker that is not running yet). A queue
-    or exchange keeps the type it was declared with, and a worker that declares it with another type is refused by
-    the broker (PRECONDITION_FAILED) and cannot start: growing one broker into a cluster flips the defaults of both
-    (fleet_queue_type, fleet_task_exchange_type).
-    """
-    wanted = {str(queue) for queue in task_queues}
-    conflicts = []
-    for queue in (definitions or {}).get("queues") or []:
-        if queue.get("vhost") != vhost or queue.get("name") not in wanted:
-            continue
-        declared = queue.get("type") or (queue.get("arguments") or {}).get("x-queue-type") or "classic"
-        if declared != queue_type:
-            conflicts.append(f"queue {queue['name']} is {declared}, fleet_queue_type is {queue_type}")
-    for exchange in (definitions or {}).get("exchanges") or []:
-        if exchange.get("vhost") != vhost or exchange.get("name") not in wanted:
-            continue
-        if exchange.get("type") != exchange_type:
-            conflicts.append(
-                f"exchange {exchange['name']} is {exchange.get('type')}, fleet_task_exchange_type is {exchange_type}"
-            )
-    return conflicts
-
-
 class FilterModule:
     """The fleet's wiring filters."""
 
