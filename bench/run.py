@@ -502,8 +502,15 @@ def cold_start(work):
     started = time.monotonic()
     for broker in work.brokers:  # no waiting: a node waits for its last-seen peers before it reports started
         podman_exec(broker, "systemctl", "start", "--no-block", "rabbitmq-server")
+    # await_startup waits for a booting node, but fails at once while its Erlang VM has not started yet (systemd has
+    # not got to it): asked again until the VM answers.
+    deadline = started + 600
     for broker in work.brokers:
-        podman_exec(broker, "rabbitmqctl", "await_startup", "--timeout", "600", timeout=660)
+        argv = ["podman", "exec", broker, "rabbitmqctl", "await_startup", "--timeout", "600"]
+        while (done := subprocess.run(argv, capture_output=True, text=True, timeout=660)).returncode != 0:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{broker} did not start within 600 s: {done.stdout[-2000:]}{done.stderr[-2000:]}")
+            time.sleep(1)
     nodes = time.monotonic() - started
     work.wait_ready("fleet", work.workers, timeout=300)
     return {"nodes_s": nodes, "workers_s": time.monotonic() - started}
