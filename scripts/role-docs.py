@@ -142,11 +142,12 @@ def hosts_line_problems():
 def undeclared_fleet_names():
     """fleet_* variables used by playbooks, roles or inventories that the fleet role does not declare."""
     declared = set(spec_of("fleet")["options"])
-    # The filters' names are fleet_* too.
-    plugin = importlib.util.spec_from_file_location("fleet_wiring", REPO / "plugins" / "filter" / "fleet_wiring.py")
-    module = importlib.util.module_from_spec(plugin)
-    plugin.loader.exec_module(module)
-    declared |= set(module.FilterModule().filters()) | {"fleet_wiring"}
+    # The filters' names are fleet_* too, and so are their plugins' files.
+    for path in sorted((REPO / "plugins" / "filter").glob("fleet_*.py")):
+        plugin = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(plugin)
+        plugin.loader.exec_module(module)
+        declared |= set(module.FilterModule().filters()) | {path.stem}
     files = [REPO / "site.yml", *REPO.glob("playbooks/**/*.yml"), *REPO.glob("playbooks/**/*.j2")]
     files += [*REPO.glob("roles/**/*.yml"), *REPO.glob("roles/**/*.j2"), *REPO.glob("inventory/**/*.yml")]
     used = {}
