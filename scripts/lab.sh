@@ -120,13 +120,12 @@ echo "ok"
 export ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
 export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.timer
 
-# A running lab grows from one broker to three (docs/lab.md, "Growing the lab's broker into a cluster": the two new
-# nodes join the running one, which keeps its queued tasks), but never shrinks: a cluster does not go back to one
-# node by leaving two out of the inventory.
-if [ -f "$lab_dir/brokers" ] && [ "$(cat "$lab_dir/brokers")" -gt "$brokers" ] &&
+# A running lab keeps its number of brokers: growing a running single broker into a cluster fails today (the new
+# nodes form a cluster of their own: docs/cluster.md, "Growing one broker into a cluster").
+if [ -f "$lab_dir/brokers" ] && [ "$(cat "$lab_dir/brokers")" != "$brokers" ] &&
    [ -n "$(podman ps --all --quiet --filter label=celery-fleet-lab)" ]; then
-  fail "the running lab has $(cat "$lab_dir/brokers") brokers, and LAB_BROKERS asks for $brokers: a cluster does not
-shrink back to one node. Remove the lab first (make lab-down), then: make lab LAB_BROKERS=$brokers"
+  fail "the running lab has $(cat "$lab_dir/brokers") broker(s), and LAB_BROKERS asks for $brokers.
+Remove it first (make lab-down), then: make lab LAB_BROKERS=$brokers"
 fi
 
 step "Containers: $brokers broker(s) and the workers of inventory/lab/hosts.yml (playbooks/lab.yml)"
