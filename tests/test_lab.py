@@ -300,7 +300,7 @@ def listing(node, command, *columns):
     return dict(line.split("\t") for line in rabbitmqctl(node, command, *columns).splitlines())
 
 
-def under_load(tmp_path, command, env=None):
+def under_load(tmp_path, command):
     """Run ``command`` (a lab command) with tasks waiting in the queue and a client sending throughout; count them.
 
     The lab's workers are stopped first, so that QUEUED tasks wait in the broker's queue when the command starts;
@@ -323,7 +323,7 @@ def under_load(tmp_path, command, env=None):
         assert len(queued) == QUEUED, "the client could not send its first tasks"
         assert int(listing("mq", "list_queues", "name", "messages")["celery"]) >= QUEUED
         started = time.monotonic()
-        output = run(*command, env=env).stdout
+        output = run(*command).stdout
         seconds = time.monotonic() - started
     finally:
         stop.touch()
