@@ -120,12 +120,12 @@ echo "ok"
 export ANSIBLE_DISPLAY_SKIPPED_HOSTS=false
 export ANSIBLE_CALLBACKS_ENABLED=ansible.posix.timer
 
-# A running lab keeps its number of brokers: growing a running single broker into a cluster fails today (the new
-# nodes form a cluster of their own: docs/cluster.md, "Growing one broker into a cluster").
-if [ -f "$lab_dir/brokers" ] && [ "$(cat "$lab_dir/brokers")" != "$brokers" ] &&
+# A running lab's broker grows into a cluster (1 to 3: two nodes join the running one, which keeps its queued tasks;
+# docs/cluster.md, "Growing one broker into a cluster"); it does not shrink.
+if [ -f "$lab_dir/brokers" ] && [ "$(cat "$lab_dir/brokers")" -gt "$brokers" ] &&
    [ -n "$(podman ps --all --quiet --filter label=celery-fleet-lab)" ]; then
-  fail "the running lab has $(cat "$lab_dir/brokers") broker(s), and LAB_BROKERS asks for $brokers.
-Remove it first (make lab-down), then: make lab LAB_BROKERS=$brokers"
+  fail "the running lab has $(cat "$lab_dir/brokers") brokers, and LAB_BROKERS asks for $brokers: a cluster does not
+shrink here. Remove the lab first (make lab-down), then: make lab LAB_BROKERS=$brokers"
 fi
 
 step "Containers: $brokers broker(s) and the workers of inventory/lab/hosts.yml (playbooks/lab.yml)"
