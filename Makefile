@@ -81,7 +81,7 @@ unit: venv bench-deps ## Unit tests: the tasks package (app/), the client librar
 	  tests/test_pins.py tests/test_systemd_stale_units.py tests/test_fault_report.py \
 	  tests/test_podman_store.py tests/test_bench_baselines.py tests/test_queue_move.py
 
-lab-test: deps examples-deps ## The README's main command end to end: make lab, the client env file, the example clients, make lab again with worker3, the queue move, lab-down
+lab-test: deps examples-deps ## The README's main command end to end: make lab, the client env file, the example clients, make lab again with worker3, the broker grown into a cluster, the queue move, lab-down
 	pytest -v -p no:cacheprovider --durations 0 tests/test_lab.py
 
 examples-deps: venv ## The example clients' own pins in .venv (examples/django-client/requirements.txt: Django)

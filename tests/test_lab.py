@@ -87,6 +87,14 @@ def monitor(*command, timeout=120):
     return client(*command, timeout=timeout, env_file=".lab/monitor.env")
 
 
+# What docs/lab.md tells a reader to write before growing the lab's broker: keep the types its queues were declared
+# with (a cluster's defaults are quorum queues on topic exchanges).
+KEEP_TYPES = """
+# The types the running broker holds (docs/lab.md, "Growing the lab's broker into a cluster").
+fleet_queue_type: classic
+fleet_task_exchange_type: direct
+"""
+
 # What docs/lab.md tells a reader to write before moving the lab's task queues: the types of a cluster's.
 QUORUM_TYPES = """
 # Quorum queues on topic exchanges (docs/lab.md, "Moving the task queues to quorum queues").
@@ -284,8 +292,8 @@ while not stop.exists():
 print(json.dumps({"sent": sent, "refused": refused}), flush=True)
 """
 QUEUED = 30
-MOVE_BEGIN = "<!-- BEGIN queue-move: written by the lab test (FLEET_FAULTS_DOCS=1), do not edit -->"
-MOVE_END = "<!-- END queue-move -->"
+GROWTH_BEGIN = "<!-- BEGIN growth: written by the lab test (FLEET_FAULTS_DOCS=1), do not edit -->"
+GROWTH_END = "<!-- END growth -->"
 
 
 def rabbitmqctl(node, command, *arguments):
@@ -300,13 +308,13 @@ def listing(node, command, *columns):
     return dict(line.split("\t") for line in rabbitmqctl(node, command, *columns).splitlines())
 
 
-def under_load(tmp_path, command):
+def under_load(tmp_path, command, env=None):
     """Run ``command`` (a lab command) with tasks waiting in the queue and a client sending throughout; count them.
 
     The lab's workers are stopped first, so that QUEUED tasks wait in the broker's queue when the command starts;
     the command must bring the workers back. Every task sent is then looked for, by id, in worker1's journal, which
     records the work itself (an rpc:// result can be lost with a client's reply queue while its task ran). Returns
-    the command's output and the counts (a row of the move table); fails when a task sent is not found.
+    the command's output and the counts (a row of the growth table); fails when a task sent is not found.
     """
     for worker in ("worker1", "worker2", "worker3"):
         run("podman", "exec", f"celery-fleet-lab-{worker}", "systemctl", "stop", "celery-worker-*", check=False)
@@ -323,7 +331,7 @@ def under_load(tmp_path, command):
         assert len(queued) == QUEUED, "the client could not send its first tasks"
         assert int(listing("mq", "list_queues", "name", "messages")["celery"]) >= QUEUED
         started = time.monotonic()
-        output = run(*command).stdout
+        output = run(*command, env=env).stdout
         seconds = time.monotonic() - started
     finally:
         stop.touch()
@@ -355,9 +363,9 @@ def under_load(tmp_path, command):
 
 
 @pytest.fixture(scope="module")
-def move_table():
-    """The queue move's counts: printed, written to queue-move-report.md (git-ignored) and, with FLEET_FAULTS_DOCS=1,
-    into docs/reliability.md between its markers."""
+def growth_table():
+    """The growth and the queue move's counts: printed, written to growth-report.md (git-ignored) and, with
+    FLEET_FAULTS_DOCS=1 and both rows, into docs/reliability.md between its markers."""
     rows = []
     yield rows
     if not rows:
@@ -372,17 +380,37 @@ def move_table():
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     text = f"The lab (Debian 12 containers); run at {when}.\n\n" + "\n".join([head, rule, *lines]) + "\n"
     print("\n" + text)
-    (REPO / "queue-move-report.md").write_text(f"# Moving the lab's task queues to quorum queues\n\n{text}")
-    if os.environ.get("FLEET_FAULTS_DOCS") == "1" and len(rows) == 1:
+    (REPO / "growth-report.md").write_text(f"# Growing the lab's broker into a cluster\n\n{text}")
+    if os.environ.get("FLEET_FAULTS_DOCS") == "1" and len(rows) == 2:
         doc = REPO / "docs" / "reliability.md"
         current = doc.read_text()
-        start, end = current.find(MOVE_BEGIN), current.find(MOVE_END)
-        assert 0 <= start < end, f"{doc} lacks the markers {MOVE_BEGIN!r} ... {MOVE_END!r}"
-        doc.write_text(current[: start + len(MOVE_BEGIN)] + "\n\n" + text.strip() + "\n\n" + current[end:])
+        start, end = current.find(GROWTH_BEGIN), current.find(GROWTH_END)
+        assert 0 <= start < end, f"{doc} lacks the markers {GROWTH_BEGIN!r} ... {GROWTH_END!r}"
+        doc.write_text(current[: start + len(GROWTH_BEGIN)] + "\n\n" + text.strip() + "\n\n" + current[end:])
 
 
-def test_moving_the_task_queues_to_quorum_queues_loses_no_queued_task(tmp_path, move_table):
-    """docs/lab.md: two inventory lines ask for quorum queues on topic exchanges, move-queues.yml moves them there."""
+def test_growing_the_running_broker_into_a_cluster_loses_no_queued_task(tmp_path, growth_table):
+    """docs/lab.md: two inventory lines keep the broker's queue types, make lab LAB_BROKERS=3 does the rest."""
+    original = FLEET_VARS.read_text()
+    FLEET_VARS.write_text(original + KEEP_TYPES)
+    try:
+        output, counts = under_load(tmp_path, ["make", "lab"], env={"LAB_BROKERS": "3"})
+    finally:
+        FLEET_VARS.write_text(original)
+    growth_table.append({"step": "1. make lab LAB_BROKERS=3: two new nodes join the running broker", **counts})
+
+    site_recap = recap(output[output.index("ansible-playbook -i inventory/lab -i inventory/lab-cluster site.yml") :])
+    assert site_recap["mq2"] > 0 and site_recap["mq3"] > 0, site_recap
+    for node in ("mq", "mq2", "mq3"):
+        status = json.loads(rabbitmqctl(node, "cluster_status", "--formatter", "json"))
+        assert sorted(status["running_nodes"]) == ["rabbit@mq", "rabbit@mq2", "rabbit@mq3"], (node, status)
+    # The queues kept their type (classic, as the two inventory lines say), on the node that held them.
+    assert listing("mq", "list_queues", "name", "type")["celery"] == "classic"
+
+
+def test_moving_the_task_queues_to_quorum_queues_loses_no_queued_task(tmp_path, growth_table):
+    """docs/lab.md: without the two lines, move-queues.yml moves the grown cluster's task queues to quorum queues
+    on topic exchanges (the two lines written here say so on one broker too)."""
     broker_pid = main_pid("celery-fleet-lab-mq", "rabbitmq-server")
     original = FLEET_VARS.read_text()
     FLEET_VARS.write_text(original + QUORUM_TYPES)
@@ -390,7 +418,7 @@ def test_moving_the_task_queues_to_quorum_queues_loses_no_queued_task(tmp_path, 
         output, counts = under_load(tmp_path, ["scripts/lab.sh", "playbook", "move-queues.yml"])
     finally:
         FLEET_VARS.write_text(original)
-    move_table.append({"step": "move-queues.yml: the task queues become quorum queues on topic exchanges", **counts})
+    growth_table.append({"step": "2. move-queues.yml: the task queues become quorum queues", **counts})
     assert "Moving to quorum queues on topic exchanges: celery, io" in output
     # Nothing restarted the broker for the move: its shovel plugin came and went without a trace in its configuration.
     assert main_pid("celery-fleet-lab-mq", "rabbitmq-server") == broker_pid
@@ -400,6 +428,12 @@ def test_moving_the_task_queues_to_quorum_queues_loses_no_queued_task(tmp_path, 
     assert not [name for name in types if name.startswith("celery-fleet.moving.")], types
     exchanges = listing("mq", "list_exchanges", "name", "type")
     assert (exchanges["celery"], exchanges["io"]) == ("topic", "topic"), exchanges
+    # Each quorum queue has a member on every node of the grown cluster.
+    members = json.loads(rabbitmqctl("mq", "list_queues", "name", "members", "--formatter", "json"))
+    assert {queue["name"]: len(queue["members"]) for queue in members if queue["name"] in ("celery", "io")} == {
+        "celery": 3,
+        "io": 3,
+    }
     # Publishing is no longer paused, the shovels are gone.
     assert run("podman", "exec", "celery-fleet-lab-mq", "rabbitmq-diagnostics", "-q", "check_alarms").returncode == 0
     assert "shovel" not in rabbitmqctl("mq", "list_parameters", "-p", "fleet")
