@@ -429,7 +429,9 @@ def test_moving_the_task_queues_to_quorum_queues_loses_no_queued_task(tmp_path, 
     exchanges = listing("mq", "list_exchanges", "name", "type")
     assert (exchanges["celery"], exchanges["io"]) == ("topic", "topic"), exchanges
     # Each quorum queue has a member on every node of the grown cluster.
-    members = json.loads(rabbitmqctl("mq", "list_queues", "name", "members", "--formatter", "json"))
+    # (JSON, which rabbitmqctl refuses to combine with the listing helper's --no-table-headers)
+    command = ["rabbitmqctl", "--quiet", "list_queues", "-p", "fleet", "name", "members", "--formatter", "json"]
+    members = json.loads(run("podman", "exec", "celery-fleet-lab-mq", *command).stdout)
     assert {queue["name"]: len(queue["members"]) for queue in members if queue["name"] in ("celery", "io")} == {
         "celery": 3,
         "io": 3,
