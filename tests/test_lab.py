@@ -297,9 +297,11 @@ GROWTH_END = "<!-- END growth -->"
 
 
 def rabbitmqctl(node, command, *arguments):
-    """rabbitmqctl on a lab broker node; a listing reads the fleet's vhost, without headers."""
+    """rabbitmqctl on a lab broker node; a listing reads the fleet's vhost, as a table without headers unless it asks
+    for another --formatter (rabbitmqctl refuses both)."""
     if command.startswith("list_"):
-        arguments = ("-p", "fleet", "--no-table-headers", *arguments)
+        headers = () if "--formatter" in arguments else ("--no-table-headers",)
+        arguments = ("-p", "fleet", *headers, *arguments)
     return run("podman", "exec", f"celery-fleet-lab-{node}", "rabbitmqctl", "--quiet", command, *arguments).stdout
 
 
@@ -429,9 +431,7 @@ def test_moving_the_task_queues_to_quorum_queues_loses_no_queued_task(tmp_path, 
     exchanges = listing("mq", "list_exchanges", "name", "type")
     assert (exchanges["celery"], exchanges["io"]) == ("topic", "topic"), exchanges
     # Each quorum queue has a member on every node of the grown cluster.
-    # (JSON, which rabbitmqctl refuses to combine with the listing helper's --no-table-headers)
-    command = ["rabbitmqctl", "--quiet", "list_queues", "-p", "fleet", "name", "members", "--formatter", "json"]
-    members = json.loads(run("podman", "exec", "celery-fleet-lab-mq", *command).stdout)
+    members = json.loads(rabbitmqctl("mq", "list_queues", "name", "members", "--formatter", "json"))
     assert {queue["name"]: len(queue["members"]) for queue in members if queue["name"] in ("celery", "io")} == {
         "celery": 3,
         "io": 3,
