@@ -22,6 +22,10 @@ SCENARIOS ?= default strict redis
 HOST_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs python3-venv
 # make test's second podman store (test-fleets below); generated, git-ignored.
 LANE_STORAGE_CONF := $(CURDIR)/.podman-lane/storage.conf
+# promtool, Prometheus' checker of rules and configurations, for lint and the alert rules' unit tests: unpacked from
+# Debian's prometheus package into .tools/ (git-ignored), so the control node runs no Prometheus service.
+PROMTOOL := $(CURDIR)/.tools/promtool
+export PROMTOOL
 # The default scenario's worker journals (molecule/default/molecule.yml): removed after each run, with its containers.
 MOLECULE_VOLUMES := celery-fleet-molecule-worker1-journal celery-fleet-molecule-worker2-journal
 
@@ -31,7 +35,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help deps host-deps venv images lab lab-down lint unit lab-test examples-deps molecule faults cluster-faults test test-fleets \
+.PHONY: help deps host-deps venv tools images lab lab-down lint unit lab-test examples-deps molecule faults cluster-faults test test-fleets \
   lab-test-in-lane-3 bench-deps bench clean
 
 help: ## List the commands
@@ -55,7 +59,19 @@ $(BIN)/ansible-playbook: requirements.txt client/pyproject.toml
 
 venv: $(BIN)/ansible-playbook ## Create .venv with the pinned control-node tools (requirements.txt)
 
-deps: host-deps venv ## Install everything the other targets need
+$(PROMTOOL):
+	@echo "deps: promtool from Debian's prometheus package, unpacked into $(@D) (no service)"
+	@rm -rf $(@D)/deb && mkdir -p $(@D)/deb
+	@# apt-get download needs the package lists, which a new machine may not have yet.
+	@cd $(@D)/deb && { apt-get download -qq prometheus 2>/dev/null \
+	  || { $(SUDO) apt-get update -qq && apt-get download -qq prometheus 2>/dev/null; }; }
+	@dpkg-deb -x $(@D)/deb/prometheus_*.deb $(@D)/deb/root
+	@cp $(@D)/deb/root/usr/bin/promtool $@
+	@rm -rf $(@D)/deb
+
+tools: $(PROMTOOL) ## promtool (Prometheus' checker) in .tools/, for lint and the alert rules' tests
+
+deps: host-deps venv tools ## Install everything the other targets need
 
 images: host-deps ## Build the local Debian base images (once; reused afterwards)
 	@for d in bookworm trixie; do scripts/base-image.sh $$d; done
@@ -66,20 +82,22 @@ lab: ## Start the fleet in containers here and run tasks through it (LAB_AMQP_PO
 lab-down: ## Remove the lab's containers, network and generated files (.lab/)
 	@scripts/lab.sh down
 
-lint: venv ## yamllint, ansible-lint (production profile), ruff, role docs in step with the argument specs
+lint: venv tools ## yamllint, ansible-lint (production profile), ruff, role docs in step with the argument specs, promtool
 	yamllint --strict .
 	ansible-lint --strict
 	ruff check .
 	ruff format --check .
 	python scripts/role-docs.py --check
+	$(PROMTOOL) check rules roles/prometheus/files/*.yml
 
-unit: venv bench-deps ## Unit tests: the tasks package (app/), the client library (client/), the PKI, the preflight, the filters, the restart decision, the bench and fault reports
+unit: venv tools bench-deps ## Unit tests: the tasks package (app/), the client library (client/), the PKI, the preflight, the filters, the restart decision, the bench and fault reports
 	cd app && pytest -q
 	cd client && pytest -q
 	pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/test_preflight.py tests/test_client_settings.py tests/test_pki.py tests/test_bench_report.py \
 	  tests/test_fleet_wiring.py tests/test_celery_worker_filters.py tests/test_rabbitmq_filters.py tests/test_celery_env.py \
 	  tests/test_pins.py tests/test_systemd_stale_units.py tests/test_fault_report.py \
-	  tests/test_podman_store.py tests/test_bench_baselines.py tests/test_queue_move.py
+	  tests/test_podman_store.py tests/test_bench_baselines.py tests/test_queue_move.py \
+	  tests/test_alert_rules.py tests/test_prometheus_filters.py
 
 lab-test: deps examples-deps ## The README's main command end to end: make lab, the client env file, the example clients, make lab again with worker3, the broker grown into a cluster, the queue move, lab-down
 	pytest -v -p no:cacheprovider --durations 0 tests/test_lab.py
@@ -163,4 +181,4 @@ clean: ## Remove molecule's containers and the virtualenv
 	-@[ -f $(LANE_STORAGE_CONF) ] && CONTAINERS_STORAGE_CONF=$(LANE_STORAGE_CONF) podman rm -af >/dev/null 2>&1 || true
 	-@[ -x $(BIN)/python ] && [ -f .bench/inventory/hosts.yml ] && $(BIN)/ansible-playbook -i .bench/inventory \
 	  playbooks/lab.yml -e lab_state=absent >/dev/null 2>&1 || true
-	rm -rf $(VENV) .bench .podman-lane
+	rm -rf $(VENV) .bench .podman-lane .tools

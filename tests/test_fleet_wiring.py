@@ -14,6 +14,7 @@ from fleet_wiring import (
     fleet_identities,
     fleet_longest_time_limit,
     fleet_mixed_facts,
+    fleet_named_addresses,
     fleet_permissions,
     fleet_rabbitmq_nodes,
     fleet_routed_queues,
@@ -227,3 +228,11 @@ def test_a_cluster_of_mixed_releases_names_each_host_and_its_release():
     assert fleet_mixed_facts(facts) == ["mq1: bookworm", "mq2: trixie", "mq3: unknown"]
     same = fleet_host_facts(["mq1"], hostvars, "distribution_release") | {"mq4": "bookworm"}
     assert fleet_mixed_facts(same) == []
+
+
+def test_named_addresses_keep_the_inventory_name_beside_the_address():
+    assert fleet_named_addresses(["w1", "w2", "w3"], HOSTVARS, "fleet_address") == [
+        {"name": "w1", "address": "10.0.0.7"},
+        {"name": "w2", "address": "w2.example.net"},
+        {"name": "w3", "address": "w3"},
+    ]

@@ -26,7 +26,7 @@ VALID_FLEET = {
 VALID_BROKER = {"rabbitmq_erlang_cookie": "abcdefghijklmnopqrstuvwxyz0123"}
 
 
-def inventory(tmp_path, fleet=None, broker=None, brokers=("mq1",), workers=None, beat=(), redis=()):
+def inventory(tmp_path, fleet=None, broker=None, brokers=("mq1",), workers=None, beat=(), redis=(), monitor=()):
     """Write an inventory: group_vars/all (fleet), group_vars/broker, hosts with host variables."""
     workers = workers if workers is not None else {"w1": {}}
     hosts = {
@@ -37,6 +37,7 @@ def inventory(tmp_path, fleet=None, broker=None, brokers=("mq1",), workers=None,
                 "workers": {"hosts": workers},
                 "beat": {"hosts": {name: {} for name in beat}},
                 "redis": {"hosts": {name: {} for name in redis}},
+                "monitor": {"hosts": {name: {} for name in monitor}},
             },
         }
     }
@@ -237,6 +238,21 @@ def without(mapping, key):
             {"workers": {"w1": {"fleet_worker_serves": "default"}}},
             "fleet_worker_serves of w1 is default; it must list",
         ),
+        (
+            {"monitor": ("mq1", "w1")},
+            'The group "monitor" (fleet_monitor_group) holds 2 hosts (mq1, w1)',
+        ),
+        (
+            {
+                "monitor": ("mq1",),
+                "fleet": dict(VALID_FLEET, prometheus_extra_rule_files=["/nonexistent/my-rules.yml"]),
+            },
+            "do not exist on the control node: /nonexistent/my-rules.yml",
+        ),
+        (
+            {"monitor": ("mq1",), "fleet": dict(VALID_FLEET, prometheus_port="ninety")},
+            "argument 'prometheus_port' is of type str and we were unable to convert to int",
+        ),
     ],
     ids=[
         "password-missing",
@@ -273,6 +289,9 @@ def without(mapping, key):
         "extra-user-named-after-an-identity",
         "extra-user-without-password",
         "serves-not-a-list",
+        "two-monitor-hosts",
+        "monitor-rule-file-missing",
+        "monitor-port-not-a-number",
     ],
 )
 def test_bad_inventory_stops_before_any_change(tmp_path, case, expected):
@@ -329,6 +348,13 @@ def test_good_inventory_passes_the_preflight(tmp_path):
     rc, output = site(inventory(tmp_path), playbook="playbooks/preflight.yml")
     assert rc == 0, output[-3000:]
     assert "failed=0" in output
+
+
+def test_a_monitored_fleet_passes_the_preflight(tmp_path):
+    rc, output = site(inventory(tmp_path, monitor=("mq1",)), playbook="playbooks/preflight.yml")
+    assert rc == 0, output[-3000:]
+    assert "failed=0" in output
+    assert "Validate the prometheus role's inputs" in output
 
 
 def test_example_inventory_passes_the_preflight_once_the_vault_exists(tmp_path):

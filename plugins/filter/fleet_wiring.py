@@ -38,6 +38,11 @@ def fleet_host_addresses(hosts, hostvars, *variables):
     return [fleet_host_address(host, hostvars, *variables) for host in hosts]
 
 
+def fleet_named_addresses(hosts, hostvars, *variables):
+    """``{name, address}`` of each host, in order: its inventory name and ``fleet_host_address``."""
+    return [{"name": str(host), "address": fleet_host_address(host, hostvars, *variables)} for host in hosts]
+
+
 def fleet_host_values(hosts, hostvars, variable, default=None):
     """The value of ``variable`` on each host, in order (``default`` where it is unset)."""
     return [hostvars.get(host, {}).get(variable, default) for host in hosts]

@@ -47,6 +47,9 @@ _HOSTS = yaml.safe_load(_INVENTORY.read_text()) if _INVENTORY.exists() else {}
 BROKERS = list((_HOSTS.get("broker") or {}).get("hosts") or {"broker": {}})
 BROKER = BROKERS[0]
 CLUSTER = BROKER_KIND == "rabbitmq" and len(BROKERS) > 1
+# The monitor host (Prometheus), if the scenario has one, and every host of the fleet (what its node exporters are).
+MONITOR = next(iter((_HOSTS.get("monitor") or {}).get("hosts") or {}), None)
+FLEET_HOSTS = sorted((_HOSTS.get("all") or {}).get("hosts") or {})
 # The task queues' type: the inventory's, else quorum on a cluster and classic on one broker (as the fleet does).
 QUEUE_TYPE = FLEET.get("fleet_queue_type", "quorum" if CLUSTER else "classic")
 # And their exchanges' type: the inventory's, else topic on a cluster and direct on one broker.
@@ -60,6 +63,7 @@ password_login_only = pytest.mark.skipif(MTLS, reason="with mutual TLS the certi
 signing_only = pytest.mark.skipif(not SIGNING, reason="message signing is off in this scenario (fleet_message_signing)")
 rabbitmq_only = pytest.mark.skipif(BROKER_KIND != "rabbitmq", reason="the fleet's broker is not RabbitMQ")
 redis_only = pytest.mark.skipif(BROKER_KIND != "redis", reason="the fleet's broker is not Redis")
+monitoring_only = pytest.mark.skipif(MONITOR is None, reason="the scenario has no monitor host (fleet_monitor_group)")
 cluster_only = pytest.mark.skipif(not CLUSTER, reason="the fleet's broker is one RabbitMQ node, not a cluster")
 
 
