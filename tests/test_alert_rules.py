@@ -32,7 +32,7 @@ def test_every_alert_has_a_unit_test_that_fires_it():
         if case.get("exp_alerts")
     }
     assert alerts - fired == set()
-    assert len(alerts) == 9
+    assert len(alerts) == 10
 
 
 def test_every_alert_says_how_bad_and_what_happened():

@@ -33,7 +33,10 @@ def test_an_ipv6_address_goes_in_brackets():
 def test_per_queue_figures_come_from_the_fleet_vhost_and_only_the_task_queues_are_kept():
     queues = _jobs(vhost="fleet", task_queues=["celery", "io"])["rabbitmq_queues"]
     assert queues["metrics_path"] == "/metrics/detailed"
-    assert queues["params"] == {"vhost": ["fleet"], "family": ["queue_coarse_metrics", "queue_consumer_count"]}
+    assert queues["params"] == {
+        "vhost": ["fleet"],
+        "family": ["queue_coarse_metrics", "queue_consumer_count", "ra_metrics"],
+    }
     [keep] = queues["metric_relabel_configs"]
     assert keep["action"] == "keep"
     assert keep["source_labels"] == ["queue"]
@@ -68,4 +71,4 @@ def test_promtool_accepts_the_configuration_with_the_fleet_rules(tmp_path):
     path.write_text(yaml.safe_dump(config))
     result = subprocess.run([PROMTOOL, "check", "config", str(path)], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 9 rules found" in result.stdout
+    assert "SUCCESS: 10 rules found" in result.stdout

@@ -6,7 +6,7 @@ import shlex
 
 import pytest
 import testinfra
-from fleettest.scenario import BROKERS, FLEET, FLEET_HOSTS, MONITOR, monitoring_only
+from fleettest.scenario import BROKERS, CLUSTER, FLEET, FLEET_HOSTS, MONITOR, cluster_only, monitoring_only
 from fleettest.wait import wait_for
 
 pytestmark = monitoring_only
@@ -71,6 +71,19 @@ def test_the_task_queues_and_their_consumers_are_seen_and_no_other_queue(monitor
     assert all(count >= 1 for count in consumers().values()), consumers()
 
 
+@cluster_only
+def test_every_member_of_each_task_queue_is_seen(monitor):
+    """The figure RabbitMQQuorumQueueMemberMissing counts: one Raft series per member, from each member's node."""
+
+    def members():
+        query = "count by (queue) (rabbitmq_detailed_raft_term_total)"
+        result = _prometheus(monitor, f"/api/v1/query?query={query.replace(' ', '%20')}")["result"]
+        return {r["metric"]["queue"]: int(r["value"][1]) for r in result}
+
+    expected = dict.fromkeys(_task_queues(), len(BROKERS))
+    wait_for(lambda: members() == expected, timeout=60, what=lambda: f"{expected}, seen {members()}")
+
+
 def test_the_fleet_alert_rules_are_loaded_and_none_fires_on_a_healthy_fleet(monitor):
     groups = _prometheus(monitor, "/api/v1/rules?type=alert")["groups"]
     names = {rule["name"] for group in groups for rule in group["rules"]}
@@ -93,7 +106,9 @@ def test_the_exporters_answer_the_monitor_host(monitor):
     assert "rabbitmq_alarms_memory_used_watermark" in _get(monitor, f"http://{BROKERS[0]}:15692/metrics")
 
 
-@pytest.mark.parametrize(("target", "port"), [("broker", 15692), ("broker", 9100), ("worker2", 9100)])
+@pytest.mark.parametrize(
+    ("target", "port"), [*((node, 15692) for node in BROKERS), *((node, 9100) for node in BROKERS), ("worker2", 9100)]
+)
 def test_the_exporters_refuse_a_worker(worker1, target, port):
     assert _connect(worker1, target, port) == "ConnectionRefusedError"
 
@@ -114,6 +129,9 @@ def _alert_state(monitor, name, **labels):
     return None
 
 
+@pytest.mark.skipif(
+    CLUSTER, reason="proved on one broker (the default scenario): the cluster's lane is make test's longest"
+)
 def test_a_task_queue_without_consumer_fires_its_alert_and_resolves_when_its_workers_return(monitor, worker2):
     # The shared config's worker2 alone serves the io queue (fleet_worker_serves: [io]).
     worker2.check_output("systemctl stop celery-worker-io.service")

@@ -28,7 +28,8 @@ def prometheus_scrape_configs(targets_by_job, ports, vhost="", task_queues=()):
     ``targets_by_job``: ``{"prometheus" | "node" | "rabbitmq": [{"name", "address"}, ...]}``; ``ports``: the port of
     each. RabbitMQ gives two jobs: ``rabbitmq`` (its aggregated /metrics: alarms, node totals) and, when ``vhost``
     and ``task_queues`` are given, ``rabbitmq_queues`` (/metrics/detailed: messages ready and consumers of each queue
-    of ``vhost``, kept for the task queues only, so that Celery's reply and control queues raise no alert). A job
+    of ``vhost`` from the node that hosts it, and one Raft series per quorum queue member from each member's node, kept
+    for the task queues only, so that Celery's reply and control queues raise no alert). A job
     without targets is left out.
     """
     jobs = []
@@ -42,7 +43,7 @@ def prometheus_scrape_configs(targets_by_job, ports, vhost="", task_queues=()):
             {
                 "job_name": "rabbitmq_queues",
                 "metrics_path": "/metrics/detailed",
-                "params": {"vhost": [vhost], "family": ["queue_coarse_metrics", "queue_consumer_count"]},
+                "params": {"vhost": [vhost], "family": ["queue_coarse_metrics", "queue_consumer_count", "ra_metrics"]},
                 "static_configs": _static_configs(rabbitmq, ports["rabbitmq"]),
                 "metric_relabel_configs": [
                     {"source_labels": ["queue"], "regex": prometheus_queue_regex(task_queues), "action": "keep"}
