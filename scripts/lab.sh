@@ -7,8 +7,9 @@
 #
 # Settings (environment or make variables): LAB_AMQP_PORT (loopback port of the broker's AMQP over TLS, default 5671),
 # LAB_DISTRO (bookworm or trixie, default bookworm), LAB_BROKERS (1, default, or 3: a RabbitMQ cluster, whose nodes
-# publish their AMQP ports on LAB_AMQP_PORT and the two ports after it). Inventory: inventory/lab/, and with
-# LAB_BROKERS=3 also inventory/lab-cluster/ (two more broker hosts).
+# publish their AMQP ports on LAB_AMQP_PORT and the two ports after it), LAB_MONITORING (1, default: Prometheus on
+# the broker host, published on loopback port LAB_PROMETHEUS_PORT, default 9090; 0: no monitoring). Inventory:
+# inventory/lab/, and with LAB_BROKERS=3 also inventory/lab-cluster/ (two more broker hosts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,14 @@ export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}"
 # Extra variables for the lab playbooks, from LAB_* settings.
 extra=(-e "lab_distro=$distro")
 [ -n "${LAB_AMQP_PORT:-}" ] && extra+=(-e "lab_amqp_host_port=$LAB_AMQP_PORT")
+[ -n "${LAB_PROMETHEUS_PORT:-}" ] && extra+=(-e "lab_prometheus_host_port=$LAB_PROMETHEUS_PORT")
+case "${LAB_MONITORING:-1}" in
+  1) ;;
+  # No host is in a group of that name: the monitoring plays have nothing to do (docs/monitoring.md).
+  0) extra+=(-e "fleet_monitor_group=lab_without_monitoring") ;;
+  *) echo "lab: LAB_MONITORING must be 1 (Prometheus on the broker host) or 0 (none), not '$LAB_MONITORING'" >&2
+     exit 1 ;;
+esac
 brokers="${LAB_BROKERS:-1}"
 inventory=(-i inventory/lab)
 case "$brokers" in
@@ -53,7 +62,7 @@ if [ "$(id -u)" != 0 ]; then
   command -v sudo >/dev/null || fail "the lab needs root (Debian packages, rootful podman) and sudo is not installed.
 Run it as root, e.g.:  su -c 'make lab'"
   sudo -n true 2>/dev/null || echo "lab: the lab needs root (Debian packages, rootful podman); asking sudo"
-  exec sudo --preserve-env=LAB_AMQP_PORT,LAB_DISTRO,LAB_BROKERS,ANSIBLE_FORCE_COLOR,http_proxy,https_proxy,no_proxy \
+  exec sudo --preserve-env=LAB_AMQP_PORT,LAB_DISTRO,LAB_BROKERS,LAB_MONITORING,LAB_PROMETHEUS_PORT,ANSIBLE_FORCE_COLOR,http_proxy,https_proxy,no_proxy \
     env LAB_OWNER="$(id -u):$(id -g)" "$0" "$@" || fail "sudo failed: run the lab as root or as a sudoer"
 fi
 
@@ -167,3 +176,9 @@ Inspect the workers as the monitoring identity:
 Follow a worker:   podman exec celery-fleet-lab-worker1 journalctl -fu celery-worker-default
 Remove the lab:    make lab-down
 EOT
+if [ -n "${LAB_PROMETHEUS_URL:-}" ]; then
+  cat <<EOT
+Prometheus (the fleet's metrics and alerts; no login, this machine's loopback only):
+  ${LAB_PROMETHEUS_URL}alerts   ${LAB_PROMETHEUS_URL}targets
+EOT
+fi

@@ -4,7 +4,8 @@ Runs the real commands (make lab, make lab-down, the stock celery CLI) against r
 a taken port fails early; a fresh lab converges and runs tasks; another checkout's make lab and make lab-down leave
 the running lab alone; the client env file works from this machine; adding worker3 to the lab inventory as
 documented and running make lab again adds a worker and changes nothing else (the second run of make lab: every
-other host reports no change but the broker's firewall, which now admits worker3); move-queues.yml moves the task queues
+other host reports no change but the broker's firewall, which now admits worker3, and Prometheus' configuration on
+the broker host, which now scrapes it); move-queues.yml moves the task queues
 to quorum queues on topic exchanges while tasks wait in the queue and a client keeps sending, and none is lost; make
 lab-down removes the containers, the network and .lab/, and keeps the base image.
 """
@@ -17,6 +18,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -145,6 +147,21 @@ def test_make_lab_brings_up_the_fleet_and_runs_tasks_through_it():
     assert re.search(r"^fleet\.fetch_url\s+.*\s+io\s+io@worker2\s+ok\s+200\s", table, re.M), table
     assert "==> Done in" in output
     assert sorted(lab_containers()) == ["celery-fleet-lab-mq", "celery-fleet-lab-worker1", "celery-fleet-lab-worker2"]
+    # Monitoring is on in the lab: Prometheus on the broker host, published on this machine's loopback, scrapes
+    # every host and the broker, and make lab says where it is.
+    assert "Prometheus (the fleet's metrics and alerts" in output
+    assert "http://127.0.0.1:9090/alerts" in output
+    expected = {("prometheus", "mq"), ("rabbitmq", "mq"), ("rabbitmq_queues", "mq")} | {
+        ("node", host) for host in ("mq", "worker1", "worker2")
+    }
+    wait_for(lambda: prometheus_targets() == dict.fromkeys(expected, "up"), 60, what=lambda: prometheus_targets())
+
+
+def prometheus_targets():
+    """{(job, instance): health} of the lab's Prometheus, through its published loopback port."""
+    with urllib.request.urlopen("http://127.0.0.1:9090/api/v1/targets?state=active", timeout=10) as answer:
+        targets = json.load(answer)["data"]["activeTargets"]
+    return {(t["labels"]["job"], t["labels"]["instance"]): t["health"] for t in targets}
 
 
 def test_a_second_checkout_leaves_the_running_lab_alone(tmp_path):
@@ -240,15 +257,19 @@ def test_adding_worker3_to_the_lab_inventory_adds_a_worker_and_changes_nothing_e
     assert site_recap["worker3"] > 0, site_recap
     assert {host: changed for host, changed in site_recap.items() if host != "worker3"} == {
         "localhost": 0,
-        "mq": 2,
+        "mq": 4,
         "worker1": 0,
         "worker2": 0,
     }
-    # On the broker, only its firewall changed: it now lets worker3 in (the rules, then their reload).
+    # On the broker, only its firewall changed, which now lets worker3 in (the rules, then their reload), and on the
+    # monitor host (the broker host too) Prometheus' configuration, which now scrapes worker3.
     assert changed_tasks(site_output, "mq") == [
         "rabbitmq : Write the broker's firewall rules",
         "rabbitmq : Load the broker's new firewall rules",
+        "prometheus : Write Prometheus' configuration",
+        "prometheus : Reload Prometheus' configuration and rules",
     ]
+    wait_for(lambda: prometheus_targets().get(("node", "worker3")) == "up", 60, what=lambda: prometheus_targets())
     # worker3 serves every group (no fleet_worker_serves) and takes its share of the work.
     ping = monitor(str(BIN / "celery"), "inspect", "ping").stdout
     assert "default@worker3: OK" in ping
