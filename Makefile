@@ -76,7 +76,7 @@ deps: host-deps venv tools ## Install everything the other targets need
 images: host-deps ## Build the local Debian base images (once; reused afterwards)
 	@for d in bookworm trixie; do scripts/base-image.sh $$d; done
 
-lab: ## Start the fleet in containers here and run tasks through it (LAB_AMQP_PORT=5671, LAB_DISTRO=bookworm, LAB_BROKERS=1|3, LAB_MONITORING=1|0)
+lab: ## Start the fleet in containers here and run tasks through it (LAB_AMQP_PORT=5671, LAB_DISTRO=bookworm, LAB_BROKERS=1|3, LAB_MONITORING=0|1)
 	@scripts/lab.sh up
 
 lab-down: ## Remove the lab's containers, network and generated files (.lab/)

@@ -7,8 +7,8 @@
 #
 # Settings (environment or make variables): LAB_AMQP_PORT (loopback port of the broker's AMQP over TLS, default 5671),
 # LAB_DISTRO (bookworm or trixie, default bookworm), LAB_BROKERS (1, default, or 3: a RabbitMQ cluster, whose nodes
-# publish their AMQP ports on LAB_AMQP_PORT and the two ports after it), LAB_MONITORING (1, default: Prometheus on
-# the broker host, published on loopback port LAB_PROMETHEUS_PORT, default 9090; 0: no monitoring). Inventory:
+# publish their AMQP ports on LAB_AMQP_PORT and the two ports after it), LAB_MONITORING (0, default: none; 1:
+# Prometheus on the broker host, published on loopback port LAB_PROMETHEUS_PORT, default 9090). Inventory:
 # inventory/lab/, and with LAB_BROKERS=3 also inventory/lab-cluster/ (two more broker hosts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,9 +25,10 @@ export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}"
 extra=(-e "lab_distro=$distro")
 [ -n "${LAB_AMQP_PORT:-}" ] && extra+=(-e "lab_amqp_host_port=$LAB_AMQP_PORT")
 [ -n "${LAB_PROMETHEUS_PORT:-}" ] && extra+=(-e "lab_prometheus_host_port=$LAB_PROMETHEUS_PORT")
-case "${LAB_MONITORING:-1}" in
+# Monitoring is off by default: it adds Prometheus and an exporter per container to the converge, more than the 30 s
+# the lab may spend on it. Off, no host is in the group named: the monitoring plays have nothing to do.
+case "${LAB_MONITORING:-0}" in
   1) ;;
-  # No host is in a group of that name: the monitoring plays have nothing to do (docs/monitoring.md).
   0) extra+=(-e "fleet_monitor_group=lab_without_monitoring") ;;
   *) echo "lab: LAB_MONITORING must be 1 (Prometheus on the broker host) or 0 (none), not '$LAB_MONITORING'" >&2
      exit 1 ;;

@@ -36,11 +36,16 @@ IMAGE = "localhost/celery-fleet-base:bookworm"
 pytestmark = pytest.mark.skipif(shutil.which("podman") is None, reason="the lab needs podman (make deps)")
 
 
+# Every make lab here runs with monitoring on (LAB_MONITORING=1; off by default, docs/lab.md), to prove the lab's
+# Prometheus; a fleet without a monitor host is the redis scenario's (molecule/tests/1_fleet/test_monitoring_off.py).
+LAB_ENV = {"ANSIBLE_NOCOLOR": "1", "LAB_MONITORING": "1"}
+
+
 def run(*command, timeout=1200, env=None, check=True):
     result = subprocess.run(
         command,
         cwd=REPO,
-        env=dict(os.environ, ANSIBLE_NOCOLOR="1", **(env or {})),
+        env={**os.environ, **LAB_ENV, **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -147,8 +152,8 @@ def test_make_lab_brings_up_the_fleet_and_runs_tasks_through_it():
     assert re.search(r"^fleet\.fetch_url\s+.*\s+io\s+io@worker2\s+ok\s+200\s", table, re.M), table
     assert "==> Done in" in output
     assert sorted(lab_containers()) == ["celery-fleet-lab-mq", "celery-fleet-lab-worker1", "celery-fleet-lab-worker2"]
-    # Monitoring is on in the lab: Prometheus on the broker host, published on this machine's loopback, scrapes
-    # every host and the broker, and make lab says where it is.
+    # With monitoring on, Prometheus on the broker host, published on this machine's loopback, scrapes every host and
+    # the broker, and make lab says where it is.
     assert "Prometheus (the fleet's metrics and alerts" in output
     assert "http://127.0.0.1:9090/alerts" in output
     expected = {("prometheus", "mq"), ("rabbitmq", "mq"), ("rabbitmq_queues", "mq")} | {
