@@ -6,6 +6,7 @@ import shlex
 
 import pytest
 import testinfra
+from fleettest.sandbox import OK_EXPOSURE, exposure
 from fleettest.scenario import BROKERS, CLUSTER, FLEET, FLEET_HOSTS, MONITOR, cluster_only, monitoring_only
 from fleettest.wait import wait_for
 
@@ -33,7 +34,8 @@ def _connect(host, address, port):
 
 
 @pytest.fixture(scope="module")
-def monitor():
+def monitor_host():
+    """The monitor host (conftest's ``monitor`` is the Celery app of the monitoring identity)."""
     return testinfra.get_host(f"podman://{MONITOR}")
 
 
@@ -41,7 +43,7 @@ def _task_queues():
     return {queue for group in FLEET["fleet_worker_groups"].values() for queue in group["queues"]}
 
 
-def test_prometheus_scrapes_every_host_and_broker_node(monitor):
+def test_prometheus_scrapes_every_host_and_broker_node(monitor_host):
     expected = (
         {("prometheus", MONITOR)}
         | {("node", host) for host in FLEET_HOSTS}
@@ -49,7 +51,7 @@ def test_prometheus_scrapes_every_host_and_broker_node(monitor):
     )
 
     def targets():
-        active = _prometheus(monitor, "/api/v1/targets?state=active")["activeTargets"]
+        active = _prometheus(monitor_host, "/api/v1/targets?state=active")["activeTargets"]
         return {(t["labels"]["job"], t["labels"]["instance"]): t["health"] for t in active}
 
     # A target's first scrape comes within one scrape interval (15 s) of Prometheus loading it.
@@ -61,9 +63,9 @@ def test_prometheus_scrapes_every_host_and_broker_node(monitor):
     assert targets() == dict.fromkeys(expected, "up")
 
 
-def test_the_task_queues_and_their_consumers_are_seen_and_no_other_queue(monitor):
+def test_the_task_queues_and_their_consumers_are_seen_and_no_other_queue(monitor_host):
     def consumers():
-        result = _prometheus(monitor, "/api/v1/query?query=rabbitmq_detailed_queue_consumers")["result"]
+        result = _prometheus(monitor_host, "/api/v1/query?query=rabbitmq_detailed_queue_consumers")["result"]
         return {r["metric"]["queue"]: float(r["value"][1]) for r in result}
 
     wait_for(lambda: set(consumers()) == _task_queues(), timeout=60, what=lambda: f"the task queues: {consumers()}")
@@ -72,38 +74,40 @@ def test_the_task_queues_and_their_consumers_are_seen_and_no_other_queue(monitor
 
 
 @cluster_only
-def test_every_member_of_each_task_queue_is_seen(monitor):
+def test_every_member_of_each_task_queue_is_seen(monitor_host):
     """The figure RabbitMQQuorumQueueMemberMissing counts: one Raft series per member, from each member's node."""
 
     def members():
         query = "count by (queue) (rabbitmq_detailed_raft_term_total)"
-        result = _prometheus(monitor, f"/api/v1/query?query={query.replace(' ', '%20')}")["result"]
+        result = _prometheus(monitor_host, f"/api/v1/query?query={query.replace(' ', '%20')}")["result"]
         return {r["metric"]["queue"]: int(r["value"][1]) for r in result}
 
     expected = dict.fromkeys(_task_queues(), len(BROKERS))
     wait_for(lambda: members() == expected, timeout=60, what=lambda: f"{expected}, seen {members()}")
 
 
-def test_the_fleet_alert_rules_are_loaded_and_none_fires_on_a_healthy_fleet(monitor):
-    groups = _prometheus(monitor, "/api/v1/rules?type=alert")["groups"]
+def test_the_fleet_alert_rules_are_loaded_and_none_fires_on_a_healthy_fleet(monitor_host):
+    groups = _prometheus(monitor_host, "/api/v1/rules?type=alert")["groups"]
     names = {rule["name"] for group in groups for rule in group["rules"]}
     assert {"CeleryQueueWithoutConsumer", "CeleryQueueBacklogGrowing", "RabbitMQMemoryAlarm", "FleetHostDown"} <= names
     firing = [
-        a["labels"]["alertname"] for a in _prometheus(monitor, "/api/v1/alerts")["alerts"] if a["state"] != "inactive"
+        a["labels"]["alertname"]
+        for a in _prometheus(monitor_host, "/api/v1/alerts")["alerts"]
+        if a["state"] != "inactive"
     ]
     # The disk rule reads this machine's own disks through the containers' mounts: it is not the fleet's to pass.
     assert [name for name in firing if name != "FleetHostDiskAlmostFull"] == []
 
 
-def test_prometheus_listens_on_loopback_only(monitor, worker1):
-    listeners = monitor.socket.get_listening_sockets()
+def test_prometheus_listens_on_loopback_only(monitor_host, worker1):
+    listeners = monitor_host.socket.get_listening_sockets()
     assert [s for s in listeners if s.endswith(":9090")] == ["tcp://127.0.0.1:9090"]
     assert _connect(worker1, MONITOR, 9090) == "ConnectionRefusedError"
 
 
-def test_the_exporters_answer_the_monitor_host(monitor):
-    assert "node_cpu_seconds_total" in _get(monitor, "http://worker1:9100/metrics")
-    assert "rabbitmq_alarms_memory_used_watermark" in _get(monitor, f"http://{BROKERS[0]}:15692/metrics")
+def test_the_exporters_answer_the_monitor_host(monitor_host):
+    assert "node_cpu_seconds_total" in _get(monitor_host, "http://worker1:9100/metrics")
+    assert "rabbitmq_alarms_memory_used_watermark" in _get(monitor_host, f"http://{BROKERS[0]}:15692/metrics")
 
 
 @pytest.mark.parametrize(
@@ -113,17 +117,15 @@ def test_the_exporters_refuse_a_worker(worker1, target, port):
     assert _connect(worker1, target, port) == "ConnectionRefusedError"
 
 
-@pytest.mark.parametrize(("name", "unit"), [("worker1", "prometheus-node-exporter"), ("monitor", "prometheus")])
+@pytest.mark.parametrize(("name", "unit"), [("worker1", "prometheus-node-exporter"), ("monitor_host", "prometheus")])
 def test_monitoring_units_are_sandboxed_to_an_ok_exposure(request, name, unit):
-    host = request.getfixturevalue(name)
-    report = host.check_output(f"systemd-analyze security --no-pager {unit}.service | tail -1")
-    score = float(report.split("exposure level for ")[1].split(":")[1].split()[0])
-    assert score <= 4.9, report
+    score, report = exposure(request.getfixturevalue(name), unit)
+    assert score <= OK_EXPOSURE, report
 
 
-def _alert_state(monitor, name, **labels):
+def _alert_state(monitor_host, name, **labels):
     """The state of the alert ``name`` whose labels include ``labels`` ("pending", "firing"), or None."""
-    for alert in _prometheus(monitor, "/api/v1/alerts")["alerts"]:
+    for alert in _prometheus(monitor_host, "/api/v1/alerts")["alerts"]:
         if alert["labels"]["alertname"] == name and labels.items() <= alert["labels"].items():
             return alert["state"]
     return None
@@ -132,23 +134,25 @@ def _alert_state(monitor, name, **labels):
 @pytest.mark.skipif(
     CLUSTER, reason="proved on one broker (the default scenario): the cluster's lane is make test's longest"
 )
-def test_a_task_queue_without_consumer_fires_its_alert_and_resolves_when_its_workers_return(monitor, worker2):
+def test_a_task_queue_without_consumer_fires_its_alert_and_resolves_when_its_workers_return(monitor_host, worker2):
     # The shared config's worker2 alone serves the io queue (fleet_worker_serves: [io]).
     worker2.check_output("systemctl stop celery-worker-io.service")
     try:
         # No consumer is seen at the next scrape (15 s); the rule then waits 2 minutes; it is evaluated every 15 s.
         wait_for(
-            lambda: _alert_state(monitor, "CeleryQueueWithoutConsumer", queue="io") == "firing",
+            lambda: _alert_state(monitor_host, "CeleryQueueWithoutConsumer", queue="io") == "firing",
             timeout=240,
             interval=5,
-            what=lambda: f"the alert firing, state {_alert_state(monitor, 'CeleryQueueWithoutConsumer', queue='io')}",
+            what=lambda: (
+                f"the alert firing, state {_alert_state(monitor_host, 'CeleryQueueWithoutConsumer', queue='io')}"
+            ),
         )
         # Only that queue: the default queue's workers still consume.
-        assert _alert_state(monitor, "CeleryQueueWithoutConsumer", queue="celery") is None
+        assert _alert_state(monitor_host, "CeleryQueueWithoutConsumer", queue="celery") is None
     finally:
         worker2.check_output("systemctl start celery-worker-io.service")
     wait_for(
-        lambda: _alert_state(monitor, "CeleryQueueWithoutConsumer", queue="io") is None,
+        lambda: _alert_state(monitor_host, "CeleryQueueWithoutConsumer", queue="io") is None,
         timeout=120,
         interval=5,
         what="the alert resolved once the io workers consume again",

@@ -16,6 +16,7 @@ import testinfra
 from amqp.exceptions import AccessRefused, NotAllowed
 from fleettest.certificates import self_signed
 from fleettest.clients import amqp_url, broker_connection, connect, make_ca, tls_options
+from fleettest.sandbox import OK_EXPOSURE, exposure
 from fleettest.scenario import (
     BROKER,
     CA_CERT,
@@ -347,7 +348,5 @@ def test_no_password_is_in_a_file_others_can_read(name):
     [("worker1", "celery-worker-default"), ("worker2", "celery-worker-io"), ("worker2", "celery-beat")],
 )
 def test_units_are_sandboxed_to_an_ok_exposure(request, name, unit):
-    host = request.getfixturevalue(name)
-    report = host.check_output(f"systemd-analyze security --no-pager {unit}.service | tail -1")
-    score = float(re.search(r"exposure level for \S+: ([0-9.]+)", report).group(1))
-    assert score <= 4.9, report
+    score, report = exposure(request.getfixturevalue(name), unit)
+    assert score <= OK_EXPOSURE, report
