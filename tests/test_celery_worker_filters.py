@@ -112,6 +112,15 @@ def test_gossip_and_mingle_switched_off_add_their_without_options():
     assert options(None) == []  # Celery's own defaults: both on
 
 
+def test_task_events_switched_on_add_the_task_events_option():
+    def options(features):
+        return celery_worker_full_instances([{"name": "default"}], DEFAULTS, features)[0]["options"]
+
+    assert options({"task_events": True}) == ["--task-events"]
+    assert options({"gossip": False, "task_events": True}) == ["--without-gossip", "--task-events"]
+    assert options({"task_events": False}) == []
+
+
 def test_each_unit_reads_its_own_unit_files_and_what_the_host_shares():
     instances = celery_worker_full_instances([{"name": "default"}, {"name": "io"}], DEFAULTS)
     units = celery_worker_unit_inputs(instances, ["/etc/celery-fleet/worker.env"], ["/etc/celery-fleet/beat.env"])

@@ -154,5 +154,6 @@ enable_utc = True
 timezone = "UTC"
 
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#worker-send-task-events
-# Off: nothing in the fleet consumes events yet, and each event is a broker message.
+# Off here, since each event is a broker message; a monitored fleet's workers run with --task-events (the
+# celery_worker role's celery_worker_task_events), which Flower on the monitor host reads.
 worker_send_task_events = False

@@ -68,7 +68,8 @@ def celery_worker_full_instances(instances, defaults, features=None):
     ``defaults``: concurrency, pool, loglevel, time_limit, soft_time_limit, and optionally max_tasks_per_child and
     max_memory_per_child (KiB; 0: off, and an instance's 0 overrides the default). The unit's stop timeout is the
     hard time limit plus 30 s, so a warm shutdown lets a running task finish. ``features``: gossip and mingle
-    (default on); each off adds its ``--without-`` option. ``options`` are the unit's further command-line options.
+    (default on), each off adds its ``--without-`` option; task_events (default off), on adds ``--task-events``
+    (the events Flower shows). ``options`` are the unit's further command-line options.
     """
     features = features or {}
     result = []
@@ -80,6 +81,7 @@ def celery_worker_full_instances(instances, defaults, features=None):
             if settings["pool"] == "prefork" and int(settings.get(key) or 0) > 0
         ]
         options += [f"--without-{feature}" for feature in FEATURES if not features.get(feature, True)]
+        options += ["--task-events"] if features.get("task_events", False) else []
         result.append(
             {
                 "name": instance["name"],
