@@ -1,67 +1,13 @@
 """The celery_worker role's filters (roles/celery_worker/filter_plugins/celery_worker.py)."""
 
-import pytest
 from celery_worker import (
     celery_worker_full_instances,
     celery_worker_installed_record,
-    celery_worker_pip_download_args,
-    celery_worker_platform_tags,
-    celery_worker_python,
     celery_worker_unit_inputs,
-    celery_worker_uv_compile_args,
     celery_worker_wheels_to_reinstall,
 )
 
-BOOKWORM = celery_worker_python("3.11.2 311 x86_64 2.36")
 DEFAULTS = {"concurrency": 4, "pool": "prefork", "loglevel": "INFO", "time_limit": 300, "soft_time_limit": 270}
-
-
-def test_the_probe_line_parses_into_parts_and_a_key():
-    assert BOOKWORM == {
-        "version": "3.11.2",
-        "abi": "311",
-        "machine": "x86_64",
-        "glibc": "2.36",
-        "key": "3.11.2_311_x86_64_2.36",
-    }
-
-
-def test_platform_tags_cover_every_manylinux_the_glibc_runs():
-    tags = celery_worker_platform_tags(BOOKWORM)
-    assert tags[0] == "manylinux_2_17_x86_64"
-    assert tags[-3:] == ["manylinux_2_36_x86_64", "manylinux2014_x86_64", "linux_x86_64"]
-    assert len(tags) == 36 - 17 + 1 + 2
-    assert "manylinux_2_37_x86_64" not in tags  # a wheel built for a newer glibc would not load
-
-
-def test_platform_tags_refuse_a_glibc_they_cannot_describe():
-    with pytest.raises(ValueError, match=r"glibc 3\.1"):
-        celery_worker_platform_tags(dict(BOOKWORM, glibc="3.1"))
-
-
-def test_pip_download_asks_for_the_workers_python_not_the_controllers():
-    args = celery_worker_pip_download_args(celery_worker_python("3.13.5 313 aarch64 2.41"), "/w", "/r.txt")
-    assert args[:9] == [
-        "--only-binary=:all:",
-        "--implementation",
-        "cp",
-        "--python-version",
-        "3.13.5",
-        "--abi",
-        "cp313",
-        "--dest",
-        "/w",
-    ]
-    assert "--platform=manylinux_2_41_aarch64" in args
-    assert args[args.index("--requirement") + 1] == "/r.txt"
-
-
-def test_uv_resolves_for_the_workers_interpreter():
-    assert celery_worker_uv_compile_args(BOOKWORM, "/out.txt") == [
-        "--python-version=3.11.2",
-        "--python-platform=x86_64-unknown-linux-gnu",
-        "--output-file=/out.txt",
-    ]
 
 
 def test_instances_get_the_role_defaults_where_they_set_nothing():

@@ -1,51 +1,8 @@
-"""Filters of the celery_worker role: worker instances, what each unit reads, and the wheelhouse's platform tags.
+"""Filters of the celery_worker role: worker instances and what each unit reads (the wheelhouse's platform tags are
+the fleet's plugins/filter/wheelhouse.py).
 
 Used by the role's vars/main.yml and tasks/install.yml; unit tests in tests/test_celery_worker_filters.py.
 """
-
-# The oldest manylinux glibc minor version pip is asked for: manylinux_2_17 is manylinux2014, the floor of the
-# wheels that Celery's dependencies publish.
-OLDEST_GLIBC_MINOR = 17
-
-
-def celery_worker_python(description):
-    """A worker's Python as the probe in tasks/install.yml prints it ("3.11.2 311 x86_64 2.36") -> its parts.
-
-    ``key`` names the host's wheelhouse directory on the control node.
-    """
-    version, abi, machine, glibc = str(description).split()
-    return {"version": version, "abi": abi, "machine": machine, "glibc": glibc, "key": "_".join(description.split())}
-
-
-def celery_worker_platform_tags(python):
-    """pip's --platform values for a worker (from ``celery_worker_python``): every manylinux its glibc runs, linux.
-
-    pip download takes wheels for exactly the platforms it is given, so the list names each manylinux_2_N from 2_17
-    up to the worker's own glibc, manylinux2014 (the same as 2_17, older name) and plain linux wheels.
-    """
-    major, minor = (int(part) for part in python["glibc"].split(".")[:2])
-    machine = python["machine"]
-    if major != 2:
-        raise ValueError(f"unsupported glibc {python['glibc']}: manylinux tags are defined for glibc 2.x")
-    tags = [f"manylinux_2_{n}_{machine}" for n in range(OLDEST_GLIBC_MINOR, minor + 1)]
-    return [*tags, f"manylinux2014_{machine}", f"linux_{machine}"]
-
-
-def celery_worker_pip_download_args(python, dest, requirements):
-    """pip download's arguments that gather exactly the locked wheels for one kind of worker Python."""
-    args = ["--only-binary=:all:", "--implementation", "cp", "--python-version", python["version"]]
-    args += ["--abi", f"cp{python['abi']}", "--dest", dest, "--requirement", requirements]
-    return args + [f"--platform={tag}" for tag in celery_worker_platform_tags(python)]
-
-
-def celery_worker_uv_compile_args(python, output_file):
-    """uv pip compile's arguments that resolve the dependencies for one kind of worker Python (not the controller's)."""
-    return [
-        f"--python-version={python['version']}",
-        f"--python-platform={python['machine']}-unknown-linux-gnu",
-        f"--output-file={output_file}",
-    ]
-
 
 # Settings that recycle a prefork pool's processes: 0 turns one off (Celery's default), so an instance may set 0
 # where the role's default is a number. Other pools have no child processes; their units do not get these.
