@@ -5,6 +5,7 @@ The workers' env files (roles/celery_worker/templates/etc/celery-fleet/) and the
 values the same way. Unit tests: tests/test_celery_env.py.
 """
 
+import json
 from urllib.parse import parse_qsl, urlsplit
 
 # Characters that stay special inside double quotes, for systemd's EnvironmentFile= and for sh's ". file".
@@ -42,6 +43,46 @@ def celery_env_redis_tls(url, ca_certs=""):
     return url + ("&" if "?" in url else "?") + options
 
 
+def celery_env_client_settings(fleet, broker_url, files_dir, identity):
+    """The CELERY_* variables of one of the fleet's identities outside the workers, as ``{name: value}`` in file order.
+
+    Written into client env files (playbooks/templates/client.env.j2) and Flower's (roles/flower) through
+    ``celery_env_quote``. ``fleet``: what every such file shares (result_backend, tls, client_certs, signing,
+    default_queue, queue_type, exchange_type, routes, serializer, allow_pickle, heartbeat); ``broker_url``: the
+    identity's own; ``files_dir``: the directory that holds ``broker-ca.pem`` and, with client certificates or
+    message signing, ``<identity>.crt``/``.key`` and ``trusted-signers/``.
+    """
+    ca_certs = f"{files_dir}/broker-ca.pem" if fleet["tls"] else ""
+    settings = {"CELERY_BROKER_URL": celery_env_redis_tls(broker_url, ca_certs)}
+    if fleet["tls"]:
+        settings["CELERY_BROKER_SSL_CA_CERTS"] = ca_certs
+    if fleet["client_certs"]:
+        settings["CELERY_BROKER_SSL_CERTFILE"] = f"{files_dir}/{identity}.crt"
+        settings["CELERY_BROKER_SSL_KEYFILE"] = f"{files_dir}/{identity}.key"
+        settings["CELERY_BROKER_LOGIN_METHOD"] = "EXTERNAL"
+    if fleet["signing"]:
+        settings["CELERY_SECURITY_KEY"] = f"{files_dir}/{identity}.key"
+        settings["CELERY_SECURITY_CERTIFICATE"] = f"{files_dir}/{identity}.crt"
+        settings["CELERY_SECURITY_CERT_STORE"] = f"{files_dir}/trusted-signers/*.crt"
+    settings.update(
+        {
+            "CELERY_RESULT_BACKEND": celery_env_redis_tls(fleet["result_backend"], ca_certs),
+            "CELERY_TASK_DEFAULT_QUEUE": fleet["default_queue"],
+            "CELERY_TASK_DEFAULT_QUEUE_TYPE": fleet["queue_type"],
+            "CELERY_TASK_DEFAULT_EXCHANGE_TYPE": fleet["exchange_type"],
+            "CELERY_TASK_ROUTES": json.dumps(fleet["routes"]),
+            "CELERY_SERIALIZER": fleet["serializer"],
+            "CELERY_ALLOW_PICKLE": bool(fleet["allow_pickle"]),
+            "CELERY_BROKER_HEARTBEAT": fleet["heartbeat"],
+        }
+    )
+    return settings
+
+
 class FilterModule:
     def filters(self):
-        return {"celery_env_quote": celery_env_quote, "celery_env_redis_tls": celery_env_redis_tls}
+        return {
+            "celery_env_quote": celery_env_quote,
+            "celery_env_redis_tls": celery_env_redis_tls,
+            "celery_env_client_settings": celery_env_client_settings,
+        }
