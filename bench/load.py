@@ -6,6 +6,8 @@ bench/run.py runs it on the control node, in a process of its own whose environm
               fleet gets from site.yml
     fleet-noconfirm
               the same without publisher confirms: what that guarantee costs (not a setting to use)
+    fleet-events
+              the fleet with its workers sending task events to a consumer (Flower's, with a monitor host)
     tutorial  bench/remote.py's app: Celery's defaults and the rpc backend (BENCH_BROKER_URL)
     hardened  bench/remote.py's hardened app: the fleet's guarantees set by hand (BENCH_BROKER_URL)
     raw       kombu only: publish to bench/remote.py's echo queue, consume the replies (BENCH_BROKER_URL)
@@ -149,7 +151,7 @@ class RawClient:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("setup", choices=["fleet", "fleet-noconfirm", "hardened", "tutorial", "raw"])
+    parser.add_argument("setup", choices=["fleet", "fleet-noconfirm", "fleet-events", "hardened", "tutorial", "raw"])
     parser.add_argument("--kind", choices=sorted(TASKS), default="noop")
     parser.add_argument("--count", type=int, default=2000, help="tasks in the throughput run")
     parser.add_argument("--latency-count", type=int, default=300, help="round trips timed one at a time")

@@ -17,7 +17,7 @@ TARGETS = {
     "fleet_over_hardened": 1.0,
     "cluster_over_single": 0.7,
 }
-SETUPS = ("fleet", "fleet-noconfirm", "hardened", "tutorial", "raw")
+SETUPS = ("fleet", "fleet-noconfirm", "fleet-events", "hardened", "tutorial", "raw")
 KINDS = {"noop": "no-op", "io": "I/O"}
 STRATEGIES = ("stock", "mitogen")
 
@@ -92,6 +92,11 @@ def work_ratios(rows):
             value, target = fleet["rate"] / hardened["rate"], TARGETS["fleet_over_hardened"]
             name = f"fleet / hardened by hand throughput, {workers} worker(s)"
             ratios.append((name, value, f">= {target:.2f}", value >= target))
+        events = find(rows, "fleet-events", workers, "noop")
+        if fleet and events:
+            # What Flower's task events cost (workers send them with a monitor host): a figure, not a target.
+            value = events["rate"] / fleet["rate"]
+            ratios.append((f"fleet with task events / without, throughput, {workers} worker(s)", value, "-", True))
         if not (fleet and tutorial and raw):
             continue
         for name, value, key in (

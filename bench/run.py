@@ -9,6 +9,8 @@
    broker and containers, one after another:
      fleet     the fleet's workers and the client env file site.yml wrote (bench/load.py)
      fleet-noconfirm  the same, the client without publisher confirms: what that guarantee costs
+     fleet-events  the fleet with task events on (`celery control enable_events`) and an event consumer (`celery
+               events`), as with a monitor host, whose Flower consumes them: what task events cost
      hardened  Celery set up by hand with the fleet's guarantees (bench/remote.py), one `celery worker` per lab
                worker group and container: what the fleet's own wiring costs
      tutorial  Celery's defaults and the rpc backend (bench/remote.py), one `celery worker` per container
@@ -97,6 +99,8 @@ def lab_worker_groups():
 
 # The Celery app of each baseline that runs Celery (bench/remote.py), for its workers and for `celery inspect`.
 BASELINE_APPS = {"tutorial": "remote:app", "hardened": "remote:hardened"}
+# The setups whose worker side is the fleet's own worker units.
+FLEET_SETUPS = ("fleet", "fleet-events")
 
 
 def baseline_units(setup, container):
@@ -287,6 +291,7 @@ class Work:
         self.client_env = shell_env(FLEET_DIR / "client.env")
         self.monitor_env = shell_env(FLEET_DIR / "monitor.env")
         self.password = secrets.token_hex(16)
+        self.events_consumer = None
         listed = podman_exec(worker(1), "systemctl", "list-units", "--all", "--plain", "--no-legend", "celery-worker-*")
         self.units = [line.split()[0] for line in listed.splitlines() if line.startswith("celery-worker-")]
         worker_env = podman_exec(
@@ -314,6 +319,7 @@ class Work:
             run(["podman", "cp", str(REPO / "bench/remote.py"), f"{worker(i)}:{REMOTE_DIR}/remote.py"])
 
     def teardown(self):
+        self.task_events(False)
         for i in range(1, self.workers + 1):
             podman_exec(worker(i), "systemctl", "stop", *all_baseline_units(), check=False)
             podman_exec(worker(i), "rm", "-rf", REMOTE_DIR, check=False)
@@ -329,7 +335,7 @@ class Work:
             container = worker(i)
             podman_exec(container, "systemctl", "stop", *baselines, check=False)
             podman_exec(container, "systemctl", "reset-failed", *baselines, check=False)
-            if setup == "fleet" and i <= active:
+            if setup in FLEET_SETUPS and i <= active:
                 podman_exec(container, "systemctl", "start", *self.units)
             else:
                 podman_exec(container, "systemctl", "stop", *self.units)
@@ -342,6 +348,22 @@ class Work:
                     "--property=Restart=no", "--collect", *setenv, *command,
                 )  # fmt: skip
         self.wait_ready(setup, active)
+        self.task_events(setup == "fleet-events")
+
+    def task_events(self, on):
+        """Switch the fleet's workers' task events on or off (remote control, as the monitoring identity), with an
+        event consumer on the control node while they are on (RabbitMQ drops events that no queue is bound for)."""
+        if on == (self.events_consumer is not None):
+            return
+        if on:
+            self.events_consumer = subprocess.Popen(
+                [CELERY, "events", "--dump"], env=self.monitor_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+        else:
+            self.events_consumer.terminate()
+            self.events_consumer.wait(timeout=30)
+            self.events_consumer = None
+        run([CELERY, "control", "enable_events" if on else "disable_events", "--timeout", "5"], env=self.monitor_env)
 
     def wait_ready(self, setup, active, timeout=60):
         """Wait until ``active`` containers serve ``setup``; restart its units once if they do not in time."""
@@ -364,10 +386,11 @@ class Work:
             out = rabbitmqctl("list_queues", "-p", BENCH_VHOST, "name", "consumers")
             counts = dict(line.split() for line in out.splitlines() if line.strip())
             return int(counts.get(ECHO_QUEUE, 0))
-        env = self.monitor_env if setup == "fleet" else self.baseline_env
+        fleet = setup in FLEET_SETUPS
+        env = self.monitor_env if fleet else self.baseline_env
         argv = [
             CELERY,
-            *([] if setup == "fleet" else ["--app", BASELINE_APPS[setup]]),
+            *([] if fleet else ["--app", BASELINE_APPS[setup]]),
             "inspect",
             "ping",
             "--json",

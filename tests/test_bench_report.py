@@ -67,6 +67,13 @@ def test_the_fleet_is_compared_with_celery_hardened_by_hand():
     }
 
 
+def test_the_cost_of_task_events_is_a_figure_of_the_same_run():
+    rows = [work("fleet", 2, 400, 4.0), work("fleet-events", 2, 300, 5.0)]
+    ratios = {name: (round(value, 3), target) for name, value, target, _ok in report.work_ratios(rows)}
+    # No target: what monitoring costs, reported.
+    assert ratios == {"fleet with task events / without, throughput, 2 worker(s)": (0.75, "-")}
+
+
 def test_the_cluster_is_compared_with_the_single_broker_at_the_same_worker_count():
     single = [work("fleet", 1, 900, 3.0), work("fleet", 4, 400, 4.0), work("fleet", 4, 200, 20.0, kind="io")]
     cluster = {"work": [work("fleet", 4, 300, 6.0), work("fleet", 4, 100, 25.0, kind="io")]}
