@@ -8,7 +8,8 @@
 # Settings (environment or make variables): LAB_AMQP_PORT (loopback port of the broker's AMQP over TLS, default 5671),
 # LAB_DISTRO (bookworm or trixie, default bookworm), LAB_BROKERS (1, default, or 3: a RabbitMQ cluster, whose nodes
 # publish their AMQP ports on LAB_AMQP_PORT and the two ports after it), LAB_MONITORING (0, default: none; 1:
-# Prometheus on the broker host, published on loopback port LAB_PROMETHEUS_PORT, default 9090). Inventory:
+# Prometheus and Flower on the broker host, published on loopback ports LAB_PROMETHEUS_PORT, default 9090, and
+# LAB_FLOWER_PORT, default 5555). Inventory:
 # inventory/lab/, and with LAB_BROKERS=3 also inventory/lab-cluster/ (two more broker hosts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,12 +26,13 @@ export ANSIBLE_FORCE_COLOR="${ANSIBLE_FORCE_COLOR:-0}"
 extra=(-e "lab_distro=$distro")
 [ -n "${LAB_AMQP_PORT:-}" ] && extra+=(-e "lab_amqp_host_port=$LAB_AMQP_PORT")
 [ -n "${LAB_PROMETHEUS_PORT:-}" ] && extra+=(-e "lab_prometheus_host_port=$LAB_PROMETHEUS_PORT")
-# Monitoring is off by default: it adds Prometheus and an exporter per container to the converge, more than the 30 s
+[ -n "${LAB_FLOWER_PORT:-}" ] && extra+=(-e "lab_flower_host_port=$LAB_FLOWER_PORT")
+# Monitoring is off by default: it adds Flower, Prometheus and an exporter per container to the converge, more than the 30 s
 # the lab may spend on it. Off, no host is in the group named: the monitoring plays have nothing to do.
 case "${LAB_MONITORING:-0}" in
   1) ;;
   0) extra+=(-e "fleet_monitor_group=lab_without_monitoring") ;;
-  *) echo "lab: LAB_MONITORING must be 1 (Prometheus on the broker host) or 0 (none), not '$LAB_MONITORING'" >&2
+  *) echo "lab: LAB_MONITORING must be 1 (Flower and Prometheus on the broker host) or 0 (none), not '$LAB_MONITORING'" >&2
      exit 1 ;;
 esac
 brokers="${LAB_BROKERS:-1}"
@@ -63,7 +65,7 @@ if [ "$(id -u)" != 0 ]; then
   command -v sudo >/dev/null || fail "the lab needs root (Debian packages, rootful podman) and sudo is not installed.
 Run it as root, e.g.:  su -c 'make lab'"
   sudo -n true 2>/dev/null || echo "lab: the lab needs root (Debian packages, rootful podman); asking sudo"
-  exec sudo --preserve-env=LAB_AMQP_PORT,LAB_DISTRO,LAB_BROKERS,LAB_MONITORING,LAB_PROMETHEUS_PORT,ANSIBLE_FORCE_COLOR,http_proxy,https_proxy,no_proxy \
+  exec sudo --preserve-env=LAB_AMQP_PORT,LAB_DISTRO,LAB_BROKERS,LAB_MONITORING,LAB_PROMETHEUS_PORT,LAB_FLOWER_PORT,ANSIBLE_FORCE_COLOR,http_proxy,https_proxy,no_proxy \
     env LAB_OWNER="$(id -u):$(id -g)" "$0" "$@" || fail "sudo failed: run the lab as root or as a sudoer"
 fi
 
@@ -181,5 +183,11 @@ if [ -n "${LAB_PROMETHEUS_URL:-}" ]; then
   cat <<EOT
 Prometheus (the fleet's metrics and alerts; no login, this machine's loopback only):
   ${LAB_PROMETHEUS_URL}alerts   ${LAB_PROMETHEUS_URL}targets
+EOT
+fi
+if [ -n "${LAB_FLOWER_URL:-}" ]; then
+  cat <<EOT
+Flower (workers and tasks; HTTPS with the lab's CA, .lab/pki/ca.crt; this machine's loopback only):
+  ${LAB_FLOWER_URL}workers   user: operator, password: in .lab/secrets/fleet_flower_password
 EOT
 fi

@@ -22,7 +22,7 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 DOC = REPO / "docs" / "variables.md"
 # The fleet role first: its inputs are the ones an inventory sets.
-ROLES = ("fleet", "rabbitmq", "redis", "celery_worker", "node_exporter", "prometheus")
+ROLES = ("fleet", "rabbitmq", "redis", "celery_worker", "node_exporter", "prometheus", "flower")
 # "# name:" alone on a line of defaults/main.yml: an input documented there with no default.
 UNSET = re.compile(r"^# ([a-z][a-z0-9_]*):\s*$", re.MULTILINE)
 HOSTS_DEFAULT = re.compile(r"""hosts:\s*"\{\{\s*(fleet_[a-z_]+)\s*\|\s*default\('([^']*)'\)""")

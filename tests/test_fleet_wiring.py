@@ -6,6 +6,7 @@ import pytest
 from fleet_wiring import (
     FilterModule,
     fleet_broker_certificates,
+    fleet_env_files,
     fleet_failover_url,
     fleet_host_address,
     fleet_host_addresses,
@@ -236,3 +237,15 @@ def test_named_addresses_keep_the_inventory_name_beside_the_address():
         {"name": "w2", "address": "w2.example.net"},
         {"name": "w3", "address": "w3"},
     ]
+
+
+def test_env_files_name_the_ca_the_identity_and_the_trusted_signers():
+    files = fleet_env_files("/pki/ca.crt", "/pki/identities", "monitor", ["worker-w1", "client"])
+    assert files == [
+        {"src": "/pki/ca.crt", "dest": "broker-ca.pem", "mode": "0644"},
+        {"src": "/pki/identities/monitor.crt", "dest": "monitor.crt", "mode": "0644"},
+        {"src": "/pki/identities/monitor.key", "dest": "monitor.key", "mode": "0640"},
+        {"src": "/pki/identities/worker-w1.crt", "dest": "trusted-signers/worker-w1.crt", "mode": "0644"},
+        {"src": "/pki/identities/client.crt", "dest": "trusted-signers/client.crt", "mode": "0644"},
+    ]
+    assert fleet_env_files("", "/pki/identities") == []  # no TLS, no identity, no signing

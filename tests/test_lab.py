@@ -10,14 +10,17 @@ to quorum queues on topic exchanges while tasks wait in the queue and a client k
 lab-down removes the containers, the network and .lab/, and keeps the base image.
 """
 
+import base64
 import json
 import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -156,10 +159,35 @@ def test_make_lab_brings_up_the_fleet_and_runs_tasks_through_it():
     # the broker, and make lab says where it is.
     assert "Prometheus (the fleet's metrics and alerts" in output
     assert "http://127.0.0.1:9090/alerts" in output
-    expected = {("prometheus", "mq"), ("rabbitmq", "mq"), ("rabbitmq_queues", "mq")} | {
+    expected = {("prometheus", "mq"), ("flower", "mq"), ("rabbitmq", "mq"), ("rabbitmq_queues", "mq")} | {
         ("node", host) for host in ("mq", "worker1", "worker2")
     }
     wait_for(lambda: prometheus_targets() == dict.fromkeys(expected, "up"), 60, what=lambda: prometheus_targets())
+    # Flower, over HTTPS on this machine's loopback: its login is required, and with it every worker node is online.
+    assert "https://127.0.0.1:5555/workers" in output
+    assert "password: in .lab/secrets/fleet_flower_password" in output
+    assert flower("/api/workers", login=False)[0] == 401
+    wait_for(lambda: flower_online() == {"default@worker1": True, "io@worker2": True}, 60, what=lambda: flower_online())
+
+
+def flower(path, login=True):
+    """(status, body) of a request to the lab's Flower through its published port, verified with the lab's CA."""
+    request = urllib.request.Request(f"https://127.0.0.1:5555{path}")
+    if login:
+        password = (LAB_DIR / "secrets" / "fleet_flower_password").read_text().split()[0]
+        request.add_header("Authorization", "Basic " + base64.b64encode(f"operator:{password}".encode()).decode())
+    context = ssl.create_default_context(cafile=str(LAB_DIR / "pki" / "ca.crt"))
+    try:
+        with urllib.request.urlopen(request, timeout=10, context=context) as answer:  # noqa: S310 (https only)
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
+
+
+def flower_online():
+    """{worker node: online} as the lab's Flower sees them."""
+    status, body = flower("/api/workers?status=true")
+    return json.loads(body) if status == 200 else {}
 
 
 def prometheus_targets():
@@ -275,6 +303,8 @@ def test_adding_worker3_to_the_lab_inventory_adds_a_worker_and_changes_nothing_e
         "prometheus : Reload Prometheus' configuration and rules",
     ]
     wait_for(lambda: prometheus_targets().get(("node", "worker3")) == "up", 60, what=lambda: prometheus_targets())
+    # Flower sees worker3's nodes come online from their events: nothing on the monitor host changed for it.
+    wait_for(lambda: flower_online().get("io@worker3") is True, 60, what=lambda: flower_online())
     # worker3 serves every group (no fleet_worker_serves) and takes its share of the work.
     ping = monitor(str(BIN / "celery"), "inspect", "ping").stdout
     assert "default@worker3: OK" in ping

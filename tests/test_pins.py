@@ -27,3 +27,17 @@ def test_the_control_node_runs_the_workers_celery_release():
 def test_the_heartbeat_default_is_the_same_everywhere():
     assert defaults("fleet")["fleet_broker_heartbeat"] == env.DEFAULT_HEARTBEAT
     assert defaults("celery_worker")["celery_worker_broker_heartbeat"] == env.DEFAULT_HEARTBEAT
+
+
+def test_flower_runs_the_workers_celery_release_from_its_lock():
+    lock = (REPO / "roles" / "flower" / "files" / "requirements.lock").read_text()
+    pinned = re.search(r"^celery==(\S+) \\$", lock, re.MULTILINE)
+    assert pinned, "roles/flower/files/requirements.lock locks no celery release"
+    assert pinned.group(1) == defaults("celery_worker")["celery_worker_celery_version"]
+    assert re.search(r"^flower==\S+ \\$", lock, re.MULTILINE)
+
+
+def test_every_requirement_of_flowers_lock_has_a_hash():
+    lock = (REPO / "roles" / "flower" / "files" / "requirements.lock").read_text()
+    entries = re.split(r"\n(?=\S)", lock.split("\n", 2)[2].strip())  # after uv's two header lines
+    assert entries and all("--hash=sha256:" in entry for entry in entries if not entry.startswith("#"))

@@ -24,6 +24,10 @@ VALID_FLEET = {
     "fleet_task_routes": {"fleet.fetch_*": "io"},
 }
 VALID_BROKER = {"rabbitmq_erlang_cookie": "abcdefghijklmnopqrstuvwxyz0123"}
+# What a fleet with a monitor host needs beside: Flower's login and the monitoring identity.
+MONITORED_FLEET = dict(
+    VALID_FLEET, fleet_flower_password="a-long-flower-password", fleet_amqp_monitor_password="a-monitor-password"
+)
 
 
 def inventory(tmp_path, fleet=None, broker=None, brokers=("mq1",), workers=None, beat=(), redis=(), monitor=()):
@@ -239,19 +243,31 @@ def without(mapping, key):
             "fleet_worker_serves of w1 is default; it must list",
         ),
         (
-            {"monitor": ("mq1", "w1")},
+            {"monitor": ("mq1", "w1"), "fleet": MONITORED_FLEET},
             'The group "monitor" (fleet_monitor_group) holds 2 hosts (mq1, w1)',
         ),
         (
             {
                 "monitor": ("mq1",),
-                "fleet": dict(VALID_FLEET, prometheus_extra_rule_files=["/nonexistent/my-rules.yml"]),
+                "fleet": dict(MONITORED_FLEET, prometheus_extra_rule_files=["/nonexistent/my-rules.yml"]),
             },
             "do not exist on the control node: /nonexistent/my-rules.yml",
         ),
         (
-            {"monitor": ("mq1",), "fleet": dict(VALID_FLEET, prometheus_port="ninety")},
+            {"monitor": ("mq1",), "fleet": dict(MONITORED_FLEET, prometheus_port="ninety")},
             "argument 'prometheus_port' is of type str and we were unable to convert to int",
+        ),
+        (
+            {"monitor": ("mq1",), "fleet": without(MONITORED_FLEET, "fleet_flower_password")},
+            "whose Flower needs fleet_flower_password",
+        ),
+        (
+            {"monitor": ("mq1",), "fleet": dict(MONITORED_FLEET, fleet_flower_password="with,a-comma-inside")},
+            'a string of at least 12 characters without ","',
+        ),
+        (
+            {"monitor": ("mq1",), "fleet": without(MONITORED_FLEET, "fleet_amqp_monitor_password")},
+            "and fleet_amqp_monitor_password, the monitoring identity Flower talks to the broker as",
         ),
     ],
     ids=[
@@ -292,6 +308,9 @@ def without(mapping, key):
         "two-monitor-hosts",
         "monitor-rule-file-missing",
         "monitor-port-not-a-number",
+        "flower-password-missing",
+        "flower-password-with-comma",
+        "flower-without-monitor-identity",
     ],
 )
 def test_bad_inventory_stops_before_any_change(tmp_path, case, expected):
@@ -351,10 +370,11 @@ def test_good_inventory_passes_the_preflight(tmp_path):
 
 
 def test_a_monitored_fleet_passes_the_preflight(tmp_path):
-    rc, output = site(inventory(tmp_path, monitor=("mq1",)), playbook="playbooks/preflight.yml")
+    rc, output = site(inventory(tmp_path, fleet=MONITORED_FLEET, monitor=("mq1",)), playbook="playbooks/preflight.yml")
     assert rc == 0, output[-3000:]
     assert "failed=0" in output
     assert "Validate the prometheus role's inputs" in output
+    assert "Validate the flower role's inputs" in output
 
 
 def test_example_inventory_passes_the_preflight_once_the_vault_exists(tmp_path):

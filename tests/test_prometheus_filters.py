@@ -8,13 +8,18 @@ import yaml
 from prometheus_config import prometheus_queue_regex, prometheus_scrape_configs
 from promtool import PROMTOOL, RULES
 
-PORTS = {"prometheus": 9090, "node": 9100, "rabbitmq": 15692}
+PORTS = {"prometheus": 9090, "node": 9100, "rabbitmq": 15692, "flower": 5556}
 NODES = [{"name": "broker", "address": "10.0.0.2"}, {"name": "worker1", "address": "worker1.example.net"}]
 BROKERS = [{"name": "broker1", "address": "10.0.0.2"}, {"name": "broker2", "address": "2001:db8::3"}]
 
 
 def _jobs(**kwargs):
-    targets = {"prometheus": [{"name": "broker", "address": "127.0.0.1"}], "node": NODES, "rabbitmq": BROKERS}
+    targets = {
+        "prometheus": [{"name": "broker", "address": "127.0.0.1"}],
+        "node": NODES,
+        "rabbitmq": BROKERS,
+        "flower": [{"name": "broker", "address": "127.0.0.1"}],
+    }
     return {job["job_name"]: job for job in prometheus_scrape_configs(targets, PORTS, **kwargs)}
 
 
@@ -28,6 +33,10 @@ def test_each_host_is_labelled_by_its_inventory_name_not_its_address():
 
 def test_an_ipv6_address_goes_in_brackets():
     assert _jobs()["rabbitmq"]["static_configs"][1]["targets"] == ["[2001:db8::3]:15692"]
+
+
+def test_flowers_task_figures_are_scraped_on_the_monitor_hosts_loopback():
+    assert _jobs()["flower"]["static_configs"] == [{"targets": ["127.0.0.1:5556"], "labels": {"instance": "broker"}}]
 
 
 def test_per_queue_figures_come_from_the_fleet_vhost_and_only_the_task_queues_are_kept():

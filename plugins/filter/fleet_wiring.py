@@ -270,6 +270,24 @@ def fleet_worker_instances(serves, worker_groups):
     return [dict(worker_groups[name], name=name) for name in serves if isinstance(worker_groups.get(name), dict)]
 
 
+def fleet_env_files(ca_file, identity_dir, identity="", signers=()):
+    """The files an env file outside the workers names (celery_env_client_settings), as ``[{src, dest, mode}]``.
+
+    ``ca_file``: the CA certificate the broker is verified with (empty: no TLS) -> ``broker-ca.pem``; ``identity``:
+    the identity whose certificate and key it presents and signs with (empty: none) -> ``<identity>.crt``/``.key``
+    (the key readable by the owner and group only); ``signers``: the identities whose signatures it accepts ->
+    ``trusted-signers/<name>.crt``. ``dest`` is relative to the env file's directory.
+    """
+    files = [{"src": ca_file, "dest": "broker-ca.pem", "mode": "0644"}] if ca_file else []
+    if identity:
+        files.append({"src": f"{identity_dir}/{identity}.crt", "dest": f"{identity}.crt", "mode": "0644"})
+        files.append({"src": f"{identity_dir}/{identity}.key", "dest": f"{identity}.key", "mode": "0640"})
+    files += [
+        {"src": f"{identity_dir}/{name}.crt", "dest": f"trusted-signers/{name}.crt", "mode": "0644"} for name in signers
+    ]
+    return files
+
+
 class FilterModule:
     """The fleet's wiring filters."""
 

@@ -60,6 +60,47 @@ def wheelhouse_uv_compile_args(python, output_file):
     ]
 
 
+def wheelhouse_unmarked(lock):
+    """A lock with hashes (pip requirements, as ``uv pip compile --universal --generate-hashes`` writes it) without
+    its environment markers: every locked distribution, one requirement per line with its hashes.
+
+    pip download decides markers for the control node's interpreter, not the host's (python_full_version <
+    "3.11.3" differs between 3.11.2 and 3.11.7), so the wheelhouse takes every locked distribution; the host's pip
+    then installs from it the ones its own markers select, each checked against the lock's hashes.
+    """
+    logical = str(lock).replace("\\\n", " ")
+    requirements = []
+    for line in logical.splitlines():
+        line = " ".join(line.split())
+        if not line or line.startswith("#"):
+            continue
+        requirement, _, hashes = line.partition(" --hash=")
+        requirement = requirement.split(";", 1)[0].strip()
+        requirements.append(f"{requirement} --hash={hashes}".strip() if hashes else requirement)
+    return "\n".join(requirements) + "\n"
+
+
+def wheelhouse_checksums(files):
+    """ansible.builtin.find's files (with get_checksum) -> {file name: checksum}: which wheels a host lacks or holds
+    with other content than the control node's."""
+    return {str(entry["path"]).rsplit("/", 1)[-1]: entry["checksum"] for entry in files}
+
+
+def wheelhouse_package_modules(packages):
+    """Python package directories on the control node -> their modules, ``[{"package": name, "src": path}]``.
+
+    Module by module: a source tree may hold __pycache__ or test output, which is no part of the package.
+    """
+    import glob
+    import os
+
+    return [
+        {"package": os.path.basename(os.path.normpath(package)), "src": path}
+        for package in packages
+        for path in sorted(glob.glob(os.path.join(package, "*.py")))
+    ]
+
+
 class FilterModule:
     """The wheelhouse's filters."""
 

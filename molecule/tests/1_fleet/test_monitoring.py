@@ -45,7 +45,7 @@ def _task_queues():
 
 def test_prometheus_scrapes_every_host_and_broker_node(monitor_host):
     expected = (
-        {("prometheus", MONITOR)}
+        {("prometheus", MONITOR), ("flower", MONITOR)}
         | {("node", host) for host in FLEET_HOSTS}
         | {(job, node) for job in ("rabbitmq", "rabbitmq_queues") for node in BROKERS}
     )
@@ -123,6 +123,17 @@ def test_monitoring_units_are_sandboxed_to_an_ok_exposure(request, name, unit):
     assert score <= OK_EXPOSURE, report
 
 
+def _flower_online(monitor_host):
+    """Flower's view of the worker nodes (online or not), from its /metrics on the monitor host's loopback."""
+    metrics = _get(monitor_host, "http://127.0.0.1:5556/metrics")
+    online = {}
+    for line in metrics.splitlines():
+        if line.startswith("flower_worker_online{"):
+            worker = line.split('worker="', 1)[1].split('"', 1)[0]
+            online[worker] = float(line.rsplit(" ", 1)[1]) == 1
+    return online
+
+
 def _alert_state(monitor_host, name, **labels):
     """The state of the alert ``name`` whose labels include ``labels`` ("pending", "firing"), or None."""
     for alert in _prometheus(monitor_host, "/api/v1/alerts")["alerts"]:
@@ -149,6 +160,9 @@ def test_a_task_queue_without_consumer_fires_its_alert_and_resolves_when_its_wor
         )
         # Only that queue: the default queue's workers still consume.
         assert _alert_state(monitor_host, "CeleryQueueWithoutConsumer", queue="celery") is None
+        # Flower shows the stopped node offline (its warm shutdown said so; a node that vanishes silently is marked
+        # offline once its heartbeats stop, within Flower's heartbeat window), the other online.
+        assert _flower_online(monitor_host) == {"default@worker1": True, "io@worker2": False}
     finally:
         worker2.check_output("systemctl start celery-worker-io.service")
     wait_for(

@@ -25,15 +25,15 @@ def prometheus_queue_regex(queues):
 def prometheus_scrape_configs(targets_by_job, ports, vhost="", task_queues=()):
     """Prometheus' scrape_configs for the fleet.
 
-    ``targets_by_job``: ``{"prometheus" | "node" | "rabbitmq": [{"name", "address"}, ...]}``; ``ports``: the port of
-    each. RabbitMQ gives two jobs: ``rabbitmq`` (its aggregated /metrics: alarms, node totals) and, when ``vhost``
-    and ``task_queues`` are given, ``rabbitmq_queues`` (/metrics/detailed: messages ready and consumers of each queue
-    of ``vhost`` from the node that hosts it, and one Raft series per quorum queue member from each member's node, kept
-    for the task queues only, so that Celery's reply and control queues raise no alert). A job
-    without targets is left out.
+    ``targets_by_job``: ``{"prometheus" | "node" | "rabbitmq" | "flower": [{"name", "address"}, ...]}``;
+    ``ports``: the port of each. RabbitMQ gives two jobs: ``rabbitmq`` (its aggregated /metrics: alarms, node
+    totals) and, when ``vhost`` and ``task_queues`` are given, ``rabbitmq_queues`` (/metrics/detailed: messages
+    ready and consumers of each queue of ``vhost`` from the node that hosts it, and one Raft series per quorum queue
+    member from each member's node, kept for the task queues only, so that Celery's reply and control queues raise
+    no alert). A job without targets is left out.
     """
     jobs = []
-    for job in ("prometheus", "node", "rabbitmq"):
+    for job in ("prometheus", "node", "rabbitmq", "flower"):
         targets = targets_by_job.get(job) or []
         if targets:
             jobs.append({"job_name": job, "static_configs": _static_configs(targets, ports[job])})
