@@ -19,7 +19,7 @@ BIN := $(VENV)/bin
 # deploys and which test groups it runs): RabbitMQ on Debian 12 with the fault suite; RabbitMQ on Debian 13 with
 # mutual TLS, signed messages and the switch to quorum queues; Redis.
 SCENARIOS ?= default strict redis
-HOST_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs python3-venv
+HOST_PACKAGES := podman runc debootstrap uidmap slirp4netns fuse-overlayfs python3-venv chromium chromium-driver
 # make test's second podman store (test-fleets below); generated, git-ignored.
 LANE_STORAGE_CONF := $(CURDIR)/.podman-lane/storage.conf
 # promtool, Prometheus' checker of rules and configurations, for lint and the alert rules' unit tests: unpacked from
@@ -35,7 +35,7 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_FORCE_COLOR ?= 0
 export PY_COLORS ?= 0
 
-.PHONY: help deps host-deps venv tools images lab lab-down lint unit lab-test examples-deps molecule faults cluster-faults test test-fleets \
+.PHONY: help deps host-deps venv tools images lab lab-down lint unit screenshots lab-test examples-deps molecule faults cluster-faults test test-fleets \
   lab-test-in-lane-3 bench-deps bench clean
 
 help: ## List the commands
@@ -97,7 +97,11 @@ unit: venv tools bench-deps ## Unit tests: the tasks package (app/), the client 
 	  tests/test_fleet_wiring.py tests/test_celery_worker_filters.py tests/test_rabbitmq_filters.py tests/test_celery_env.py \
 	  tests/test_pins.py tests/test_systemd_stale_units.py tests/test_fault_report.py \
 	  tests/test_podman_store.py tests/test_bench_baselines.py tests/test_queue_move.py \
-	  tests/test_alert_rules.py tests/test_prometheus_filters.py
+	  tests/test_alert_rules.py tests/test_prometheus_filters.py tests/test_wheelhouse_filters.py
+
+screenshots: deps images ## Flower's workers page and a Prometheus graph of task throughput, from the lab (make lab LAB_MONITORING=1), into docs/images/
+	@LAB_MONITORING=1 scripts/lab.sh up
+	python scripts/screenshots.py docs/images
 
 lab-test: deps examples-deps ## The README's main command end to end: make lab, the client env file, the example clients, make lab again with worker3, the broker grown into a cluster, the queue move, lab-down
 	pytest -v -p no:cacheprovider --durations 0 tests/test_lab.py
