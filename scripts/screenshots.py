@@ -62,7 +62,7 @@ def main():
     flower, prometheus = env["LAB_FLOWER_URL"].rstrip("/"), env["LAB_PROMETHEUS_URL"].rstrip("/")
     print("screenshots: sending tasks through the lab for a minute", flush=True)
     send_tasks()
-    with chromium(trusted_certificates=[LAB / "pki" / "flower.crt"], window=(1400, 800)) as browser:
+    with chromium(trusted_certificates=[LAB / "pki" / "flower.crt"], window=(1400, 1050)) as browser:
         password = (LAB / "secrets" / "fleet_flower_password").read_text().split()[0]
         send_login(browser, "operator", password)
         browser.get(f"{flower}/workers")
@@ -73,7 +73,7 @@ def main():
         )
         time.sleep(1)
         browser.save_screenshot(str(options.out / "flower-workers.png"))
-        query = urllib.parse.urlencode({"g0.expr": THROUGHPUT, "g0.tab": "0", "g0.range_input": "15m"})
+        query = urllib.parse.urlencode({"g0.expr": THROUGHPUT, "g0.tab": "0", "g0.range_input": "5m"})
         browser.get(f"{prometheus}/graph?{query}")
         time.sleep(5)  # the graph draws after its query returns
         browser.save_screenshot(str(options.out / "prometheus-task-throughput.png"))
