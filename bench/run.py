@@ -180,6 +180,9 @@ def write_inventory(workers, distro, port, connection="podman_pipelined", broker
         "lab_image": f"localhost/celery-fleet-base:{distro}",
         "lab_network": PREFIX,
         "lab_amqp_host_port": port,
+        # The bench's fleet has no monitor host: nothing is published on these, but playbooks/lab.yml checks them.
+        "lab_prometheus_host_port": port + 10,
+        "lab_flower_host_port": port + 11,
     }
     (INVENTORY / "group_vars/all/bench.yml").write_text("---\n" + json.dumps(settings, indent=2) + "\n")
     for link, target in (
@@ -330,6 +333,8 @@ class Work:
     # Which processes run where.
     def only(self, setup, active):
         """Run ``setup``'s worker side on the first ``active`` worker containers and nothing else on any of them."""
+        if setup != "fleet-events":
+            self.task_events(False)  # while the fleet's workers still run to hear it
         baselines = all_baseline_units()
         for i in range(1, self.workers + 1):
             container = worker(i)
@@ -348,7 +353,8 @@ class Work:
                     "--property=Restart=no", "--collect", *setenv, *command,
                 )  # fmt: skip
         self.wait_ready(setup, active)
-        self.task_events(setup == "fleet-events")
+        if setup == "fleet-events":
+            self.task_events(True)
 
     def task_events(self, on):
         """Switch the fleet's workers' task events on or off (remote control, as the monitoring identity), with an
@@ -363,7 +369,9 @@ class Work:
             self.events_consumer.terminate()
             self.events_consumer.wait(timeout=30)
             self.events_consumer = None
-        run([CELERY, "control", "enable_events" if on else "disable_events", "--timeout", "5"], env=self.monitor_env)
+        # Off: a worker that no longer runs cannot answer, and its events setting ended with its process.
+        run([CELERY, "control", "enable_events" if on else "disable_events", "--timeout", "5"], env=self.monitor_env,
+            check=on)  # fmt: skip
 
     def wait_ready(self, setup, active, timeout=60):
         """Wait until ``active`` containers serve ``setup``; restart its units once if they do not in time."""
