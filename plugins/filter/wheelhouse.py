@@ -4,6 +4,9 @@
 Used by roles/celery_worker and roles/flower; unit tests in tests/test_wheelhouse_filters.py.
 """
 
+import glob
+import os
+
 # What the probe prints about a host's Python: version, ABI (cache tag), CPU and glibc.
 PROBE = (
     "import platform, sys; print(platform.python_version(), sys.implementation.cache_tag.split('-')[1], "
@@ -83,7 +86,7 @@ def wheelhouse_unmarked(lock):
 def wheelhouse_checksums(files):
     """ansible.builtin.find's files (with get_checksum) -> {file name: checksum}: which wheels a host lacks or holds
     with other content than the control node's."""
-    return {str(entry["path"]).rsplit("/", 1)[-1]: entry["checksum"] for entry in files}
+    return {os.path.basename(entry["path"]): entry["checksum"] for entry in files}
 
 
 def wheelhouse_package_modules(packages):
@@ -91,9 +94,6 @@ def wheelhouse_package_modules(packages):
 
     Module by module: a source tree may hold __pycache__ or test output, which is no part of the package.
     """
-    import glob
-    import os
-
     return [
         {"package": os.path.basename(os.path.normpath(package)), "src": path}
         for package in packages
