@@ -1,11 +1,21 @@
 """The restart decision (plugins/modules/systemd_stale_units.py): a running unit is stale when it started before the
-newest of its inputs was written, or systemd holds an older definition of it."""
+newest of its inputs was written, or systemd holds an older definition of it (a changed unit file, or a drop-in it
+has not loaded)."""
 
 import os
 from datetime import UTC, datetime
 
 import pytest
-from systemd_stale_units import applied_time, decide, newest_input, parse_show, parse_timestamp, stale_units
+import systemd_stale_units
+from systemd_stale_units import (
+    applied_time,
+    decide,
+    newest_input,
+    parse_show,
+    parse_timestamp,
+    stale_units,
+    unloaded_dropins,
+)
 
 START = "Sun 2026-12-06 05:12:01.500000 UTC"
 STARTED_AT = datetime(2026, 12, 6, 5, 12, 1, 500000, tzinfo=UTC).timestamp()
@@ -126,3 +136,38 @@ def test_the_marker_time_is_read_from_the_file(tmp_path):
     assert applied_time(str(marker)) is None
     marker.write_text("")
     assert applied_time(str(marker)) == marker.stat().st_mtime
+
+
+def test_a_drop_in_that_systemd_has_not_loaded_is_found_on_disk():
+    # nginx started by its package; the role then made nginx.service.d: systemd's cache of unit directories does not
+    # know it, so the unit reports NeedDaemonReload=no and lists no drop-in.
+    on_disk = {
+        "/etc/systemd/system/nginx.service.d/*.conf": ["/etc/systemd/system/nginx.service.d/celery-fleet.conf"],
+        "/run/systemd/system/nginx.service.d/*.conf": [],
+    }
+    state = running() | {"DropInPaths": ""}
+    unloaded = unloaded_dropins("nginx.service", state, on_disk.get)
+    assert unloaded == ["/etc/systemd/system/nginx.service.d/celery-fleet.conf"]
+    loaded = running() | {"DropInPaths": "/etc/systemd/system/nginx.service.d/celery-fleet.conf /usr/lib/x.conf"}
+    assert unloaded_dropins("nginx.service", loaded, on_disk.get) == []
+
+
+def test_a_running_unit_with_an_unloaded_drop_in_is_stale_and_needs_a_daemon_reload():
+    dropin = "/etc/systemd/system/nginx.service.d/celery-fleet.conf"
+    reason = decide(running(), ("/etc/nginx", STARTED_AT - 1), unloaded=[dropin])
+    assert reason == f"its drop-in {dropin} was written after systemd loaded it"
+    assert decide(running(state="inactive"), (None, None), unloaded=[dropin]) is None
+    units = [{"name": "nginx.service", "inputs": ["/etc/systemd/system/nginx.service.d"]}]
+    result = stale_units(units, [running()], lambda paths: (paths[0], STARTED_AT - 1), dropins_of=lambda *_: [dropin])
+    assert result["stale"] == ["nginx.service"]
+    assert result["daemon_reload"] is True
+    assert result["units"]["nginx.service"]["unloaded_dropins"] == [dropin]
+
+
+def test_drop_ins_are_looked_for_where_systemd_reads_them(tmp_path, monkeypatch):
+    directory = tmp_path / "etc" / "flower.service.d"
+    directory.mkdir(parents=True)
+    (directory / "celery-fleet.conf").write_text("[Service]\n")
+    (directory / "notes.txt").write_text("")
+    monkeypatch.setattr(systemd_stale_units, "DROPIN_DIRS", (str(tmp_path / "etc"), str(tmp_path / "run")))
+    assert unloaded_dropins("flower.service", running()) == [str(directory / "celery-fleet.conf")]

@@ -4,8 +4,9 @@
 The restart decision of every unit the fleet restarts (worker groups, beat, RabbitMQ, Redis). It compares what a
 running unit started from with what is installed now, on the host itself: a unit is stale when its main process
 started before the newest of its inputs was written, or when systemd holds an older definition of it than its unit
-files. Nothing about the decision lives in the run that wrote the files, so a run that failed or was killed between
-writing a unit's inputs and restarting it leaves the restart to the next run (docs/reliability.md).
+files (including a drop-in file it has not loaded: systemd does not flag a drop-in directory created after it
+loaded the unit). Nothing about the decision lives in the run that wrote the files, so a run that failed or was
+killed between writing a unit's inputs and restarting it leaves the restart to the next run (docs/reliability.md).
 
 Unit tests: tests/test_systemd_stale_units.py.
 """
@@ -21,7 +22,10 @@ description:
   - For each unit, reads its state, its main process's start time and whether systemd needs a daemon-reload for
     it (C(systemctl show)), and the modification times of its inputs.
   - A unit is stale when it is active (or activating, reloading) and either its main process started before the
-    newest input was modified, or systemd reports C(NeedDaemonReload=yes) for it.
+    newest input was modified, or systemd reports C(NeedDaemonReload=yes) for it, or a drop-in file of it under
+    C(/etc/systemd/system) or C(/run/systemd/system) is not among the drop-ins systemd loaded (C(DropInPaths)):
+    systemd caches which unit directories exist, so a drop-in directory created after it loaded the unit does not
+    make it report C(NeedDaemonReload).
   - A unit that is not running is never stale: starting it reads the inputs as they are.
   - Reads only; never reports a change; supports check mode.
 options:
@@ -60,7 +64,7 @@ stale:
   type: list
   elements: str
 daemon_reload:
-  description: Whether systemd holds an older definition of any of the units than their unit files.
+  description: Whether systemd holds an older definition of any of the units than their unit files and drop-ins.
   returned: always
   type: bool
 units:
@@ -70,7 +74,9 @@ units:
 """
 
 # What `systemctl show` is asked for; the order of the blocks it prints follows the order of the units.
-PROPERTIES = ("Id", "ActiveState", "ExecMainStartTimestamp", "NeedDaemonReload")
+PROPERTIES = ("Id", "ActiveState", "ExecMainStartTimestamp", "NeedDaemonReload", "DropInPaths")
+# Where the fleet's roles write drop-ins (and where an operator's runtime ones go).
+DROPIN_DIRS = ("/etc/systemd/system", "/run/systemd/system")
 # A unit in these states runs a main process that read its inputs when it started.
 RUNNING_STATES = ("active", "activating", "reloading")
 
@@ -115,17 +121,32 @@ def newest_input(paths, mtime=os.path.getmtime, expand=glob.glob):
     return newest
 
 
-def decide(state, newest, applied=False):
+def unloaded_dropins(name, state, expand=glob.glob):
+    """The drop-in files of unit ``name`` on disk (DROPIN_DIRS) that systemd has not loaded (its DropInPaths)."""
+    loaded = set(state.get("DropInPaths", "").split())
+    on_disk = sorted(path for directory in DROPIN_DIRS for path in expand(f"{directory}/{name}.d/*.conf"))
+    return [path for path in on_disk if path not in loaded]
+
+
+def needs_daemon_reload(state, unloaded):
+    """Whether systemd holds an older definition of a unit than its files: its own flag, or drop-ins not loaded."""
+    return state.get("NeedDaemonReload") == "yes" or bool(unloaded)
+
+
+def decide(state, newest, applied=False, unloaded=()):
     """Whether a unit is stale, and why: ``state`` is its `systemctl show` block, ``newest`` its (path, mtime).
 
     ``applied``: False to compare with the main process's start time; else the time the unit last applied its
-    inputs by its own record (its marker's mtime), None when it has no record. Returns None when the unit runs what
-    is installed (or does not run), else the reason as a sentence.
+    inputs by its own record (its marker's mtime), None when it has no record. ``unloaded``: its drop-in files that
+    systemd has not loaded. Returns None when the unit runs what is installed (or does not run), else the reason as
+    a sentence.
     """
     if state.get("ActiveState") not in RUNNING_STATES:
         return None
     if state.get("NeedDaemonReload") == "yes":
         return "its unit files changed since systemd loaded them"
+    if unloaded:
+        return f"its drop-in {unloaded[0]} was written after systemd loaded it"
     if applied is False:
         since, when = parse_timestamp(state.get("ExecMainStartTimestamp", "")), "its main process started"
     else:
@@ -148,32 +169,31 @@ def applied_time(marker, mtime=os.path.getmtime):
         return None
 
 
-def stale_units(units, states, newest_of, applied_of=applied_time):
+def stale_units(units, states, newest_of, applied_of=applied_time, dropins_of=unloaded_dropins):
     """The decision for every unit: ``states`` are their `systemctl show` blocks in the same order.
 
-    ``newest_of(paths)`` -> (path, mtime); ``applied_of(marker)`` -> ``applied`` of ``decide``. Returns the
-    module's result (stale, daemon_reload, units).
+    ``newest_of(paths)`` -> (path, mtime); ``applied_of(marker)`` -> ``applied`` of ``decide``; ``dropins_of(name,
+    state)`` -> its drop-in files systemd has not loaded. Returns the module's result (stale, daemon_reload, units).
     """
     if len(states) != len(units):
         raise ValueError(f"systemctl show described {len(states)} units, expected {len(units)}")
-    report, stale = {}, []
+    report, stale, daemon_reload = {}, [], False
     for unit, state in zip(units, states, strict=True):
         newest = newest_of(unit.get("inputs") or [])
-        reason = decide(state, newest, applied_of(unit.get("applied_marker")))
+        unloaded = dropins_of(unit["name"], state)
+        reason = decide(state, newest, applied_of(unit.get("applied_marker")), unloaded)
         if reason:
             stale.append(unit["name"])
+        daemon_reload = daemon_reload or needs_daemon_reload(state, unloaded)
         report[unit["name"]] = {
             "active_state": state.get("ActiveState", ""),
             "started": state.get("ExecMainStartTimestamp", ""),
             "newest_input": newest[0],
             "newest_input_time": newest[1],
+            "unloaded_dropins": unloaded,
             "stale": reason,
         }
-    return {
-        "stale": stale,
-        "daemon_reload": any(state.get("NeedDaemonReload") == "yes" for state in states),
-        "units": report,
-    }
+    return {"stale": stale, "daemon_reload": daemon_reload, "units": report}
 
 
 def main():
