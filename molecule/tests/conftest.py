@@ -6,7 +6,8 @@ below); which of those apply follows from what the scenario deployed (fleettest.
 run in path order, and the directories say that order: 1_fleet tests the fleet as deployed (a test that changes it
 puts it back), then the groups that leave it changed for good, each for the next: 2_faults (mark `faults`: the
 fault-injection suite, which ends on a new version of the tasks package), 3_rollout (mark `rollout`: another
-tasks package), 4_switches (mark `switches`: quorum queues; RabbitMQ as the broker of the Redis fleet).
+tasks package), 4_switches (mark `switches`: quorum queues; RabbitMQ as the broker of the Redis fleet; mark
+`unmonitor`: the monitor group of a monitored fleet emptied).
 """
 
 import pytest
