@@ -50,6 +50,21 @@ CLUSTER = BROKER_KIND == "rabbitmq" and len(BROKERS) > 1
 # The monitor host (Prometheus), if the scenario has one, and every host of the fleet (what its node exporters are).
 MONITOR = next(iter((_HOSTS.get("monitor") or {}).get("hosts") or {}), None)
 FLEET_HOSTS = sorted((_HOSTS.get("all") or {}).get("hosts") or {})
+
+
+def _host_vars(name):
+    path = _INVENTORY.parent / "host_vars" / name
+    return (yaml.safe_load(path.read_text()) or {}) if path.exists() else {}
+
+
+# Every worker node of the fleet, as Celery names it: "<worker group>@<host>" for each group a worker host serves
+# (fleet_worker_serves; every group when a host does not say).
+WORKER_HOSTS = sorted((_HOSTS.get("workers") or {}).get("hosts") or {})
+WORKER_NODES = tuple(
+    f"{group}@{host}"
+    for host in WORKER_HOSTS
+    for group in _host_vars(host).get("fleet_worker_serves", list(FLEET.get("fleet_worker_groups", {})))
+)
 # The task queues' type: the inventory's, else quorum on a cluster and classic on one broker (as the fleet does).
 QUEUE_TYPE = FLEET.get("fleet_queue_type", "quorum" if CLUSTER else "classic")
 # And their exchanges' type: the inventory's, else topic on a cluster and direct on one broker.

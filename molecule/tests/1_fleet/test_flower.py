@@ -13,13 +13,12 @@ import pytest
 import testinfra
 from fleettest.faults import container_ip
 from fleettest.sandbox import OK_EXPOSURE, exposure
-from fleettest.scenario import CA_CERT, MONITOR, generated_password, monitoring_only
+from fleettest.scenario import CA_CERT, MONITOR, WORKER_NODES, generated_password, monitoring_only
 from fleettest.wait import wait_for
 
 pytestmark = monitoring_only
 
 # The shared config's worker nodes: worker1 serves the default group, worker2 the io group.
-WORKER_NODES = {"default@worker1", "io@worker2"}
 _CONNECT = "import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=5).close()"
 
 

@@ -4,7 +4,7 @@ every worker node online, a task sent by name with its result, and a worker stop
 import pytest
 from fleettest.browser import chromium, forget_login, send_login, status_of
 from fleettest.faults import container_ip
-from fleettest.scenario import CLUSTER, EPHEMERAL, MONITOR, generated_password, monitoring_only
+from fleettest.scenario import CLUSTER, EPHEMERAL, MONITOR, WORKER_NODES, generated_password, monitoring_only
 from fleettest.wait import wait_for
 
 pytestmark = [
@@ -13,7 +13,6 @@ pytestmark = [
 ]
 
 # The shared config's worker nodes: worker1 serves the default group, worker2 the io group.
-WORKER_NODES = ("default@worker1", "io@worker2")
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 from fleettest.faults import Feeder, Fleet, in_background, podman, sh, table, timed, wait_for
-from fleettest.scenario import BROKER, BROKERS, PROJECT, converge, rabbitmq_only
+from fleettest.scenario import BROKER, BROKERS, PROJECT, WORKER_NODES, converge, rabbitmq_only
 
 pytestmark = [rabbitmq_only, pytest.mark.faults]
 
@@ -24,7 +24,6 @@ SETTLE = 180  # seconds a case may take to drain after its fault; far above what
 # The broker's heartbeat (fleet_broker_heartbeat default); the silent-broker case must outlast it.
 HEARTBEAT = 10
 REPORT = PROJECT / "faults-report.md"
-WORKER_NODES = ("default@worker1", "io@worker2")
 
 
 @pytest.fixture(scope="module")
