@@ -6,6 +6,7 @@ import pytest
 from fleet_wiring import (
     FilterModule,
     fleet_broker_certificates,
+    fleet_client_env_files,
     fleet_env_files,
     fleet_failover_url,
     fleet_host_address,
@@ -249,3 +250,22 @@ def test_env_files_name_the_ca_the_identity_and_the_trusted_signers():
         {"src": "/pki/identities/client.crt", "dest": "trusted-signers/client.crt", "mode": "0644"},
     ]
     assert fleet_env_files("", "/pki/identities") == []  # no TLS, no identity, no signing
+
+
+def test_client_env_files_get_their_files_beside_them_once_each_with_private_keys():
+    env_files = [
+        {"role": "client", "file": "/home/me/fleet/client.env"},
+        {"role": "monitor", "file": "/home/me/fleet/monitor.env"},
+    ]
+    files = fleet_client_env_files(env_files, "/pki/ca.crt", "/pki/identities", True, ["client"])
+    assert files == [
+        {"src": "/pki/ca.crt", "dest": "/home/me/fleet/broker-ca.pem", "mode": "0644"},
+        {"src": "/pki/identities/client.crt", "dest": "/home/me/fleet/client.crt", "mode": "0644"},
+        {"src": "/pki/identities/client.key", "dest": "/home/me/fleet/client.key", "mode": "0600"},
+        {"src": "/pki/identities/client.crt", "dest": "/home/me/fleet/trusted-signers/client.crt", "mode": "0644"},
+        {"src": "/pki/identities/monitor.crt", "dest": "/home/me/fleet/monitor.crt", "mode": "0644"},
+        {"src": "/pki/identities/monitor.key", "dest": "/home/me/fleet/monitor.key", "mode": "0600"},
+    ]
+    # Without TLS identities: the CA only.
+    plain = fleet_client_env_files([{"role": "client", "file": "/srv/client.env"}], "/pki/ca.crt", "/pki/identities")
+    assert plain == [{"src": "/pki/ca.crt", "dest": "/srv/broker-ca.pem", "mode": "0644"}]

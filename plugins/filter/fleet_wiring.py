@@ -5,6 +5,7 @@ with unit tests in tests/test_fleet_wiring.py, so the YAML that calls them stays
 """
 
 import ipaddress
+import os
 import re
 from urllib.parse import quote
 
@@ -270,22 +271,39 @@ def fleet_worker_instances(serves, worker_groups):
     return [dict(worker_groups[name], name=name) for name in serves if isinstance(worker_groups.get(name), dict)]
 
 
-def fleet_env_files(ca_file, identity_dir, identity="", signers=()):
+def fleet_env_files(ca_file, identity_dir, identity="", signers=(), key_mode="0640"):
     """The files an env file outside the workers names (celery_env_client_settings), as ``[{src, dest, mode}]``.
 
     ``ca_file``: the CA certificate the broker is verified with (empty: no TLS) -> ``broker-ca.pem``; ``identity``:
     the identity whose certificate and key it presents and signs with (empty: none) -> ``<identity>.crt``/``.key``
-    (the key readable by the owner and group only); ``signers``: the identities whose signatures it accepts ->
-    ``trusted-signers/<name>.crt``. ``dest`` is relative to the env file's directory.
+    (the key with ``key_mode``: by default readable by the owner and group only, for a service's group);
+    ``signers``: the identities whose signatures it accepts -> ``trusted-signers/<name>.crt``. ``dest`` is relative
+    to the env file's directory.
     """
     files = [{"src": ca_file, "dest": "broker-ca.pem", "mode": "0644"}] if ca_file else []
     if identity:
         files.append({"src": f"{identity_dir}/{identity}.crt", "dest": f"{identity}.crt", "mode": "0644"})
-        files.append({"src": f"{identity_dir}/{identity}.key", "dest": f"{identity}.key", "mode": "0640"})
+        files.append({"src": f"{identity_dir}/{identity}.key", "dest": f"{identity}.key", "mode": key_mode})
     files += [
         {"src": f"{identity_dir}/{name}.crt", "dest": f"trusted-signers/{name}.crt", "mode": "0644"} for name in signers
     ]
     return files
+
+
+def fleet_client_env_files(env_files, ca_file, identity_dir, identities=False, signers=()):
+    """Every file the control node's env files name, beside each one: ``[{src, dest, mode}]``, ``dest`` absolute.
+
+    ``env_files``: ``[{role, file}]`` (the client's, the monitoring identity's); each presents its role's identity
+    when ``identities`` (mutual TLS or signing). Keys are the user's own (mode 0600); a file that two env files in
+    one directory share (the CA, the trusted signers) is named once.
+    """
+    copies = {}
+    for env in env_files:
+        identity = env["role"] if identities else ""
+        for item in fleet_env_files(ca_file, identity_dir, identity, signers, key_mode="0600"):
+            dest = os.path.join(os.path.dirname(env["file"]), item["dest"])
+            copies.setdefault(dest, {**item, "dest": dest})
+    return list(copies.values())
 
 
 class FilterModule:
