@@ -23,6 +23,9 @@ STRATEGIES = ("stock", "mitogen")
 
 
 def verdict(ok):
+    """A ratio against its target: met, missed, or None when it has no target (a figure, reported)."""
+    if ok is None:
+        return "a figure, no target"
     return "meets" if ok else "**misses**"
 
 
@@ -96,7 +99,7 @@ def work_ratios(rows):
         if fleet and events:
             # What Flower's task events cost (workers send them with a monitor host): a figure, not a target.
             value = events["rate"] / fleet["rate"]
-            ratios.append((f"fleet with task events / without, throughput, {workers} worker(s)", value, "-", True))
+            ratios.append((f"fleet with task events / without, throughput, {workers} worker(s)", value, "-", None))
         if not (fleet and tutorial and raw):
             continue
         for name, value, key in (

@@ -69,9 +69,10 @@ def test_the_fleet_is_compared_with_celery_hardened_by_hand():
 
 def test_the_cost_of_task_events_is_a_figure_of_the_same_run():
     rows = [work("fleet", 2, 400, 4.0), work("fleet-events", 2, 300, 5.0)]
-    ratios = {name: (round(value, 3), target) for name, value, target, _ok in report.work_ratios(rows)}
-    # No target: what monitoring costs, reported.
-    assert ratios == {"fleet with task events / without, throughput, 2 worker(s)": (0.75, "-")}
+    ratios = {name: (round(value, 3), target, ok) for name, value, target, ok in report.work_ratios(rows)}
+    # No target: what monitoring costs, reported as a figure, neither met nor missed.
+    assert ratios == {"fleet with task events / without, throughput, 2 worker(s)": (0.75, "-", None)}
+    assert report.verdict(None) == "a figure, no target"
 
 
 def test_the_cluster_is_compared_with_the_single_broker_at_the_same_worker_count():
