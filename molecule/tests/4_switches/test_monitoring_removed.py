@@ -3,13 +3,15 @@
 Mark `unmonitor`, on a fleet with a monitor host (the default scenario, whose broker is also the monitor host), after
 the scenario's other tests (4_switches runs last): site.yml with fleet_monitor_group naming a group the inventory
 does not have, as when the group is emptied. Then nothing of monitoring is left on any host (what the monitoring-off
-scenario checks on a fleet that never had it), every queue is still served, and a second run changes nothing.
+scenario checks on a fleet that never had it), and every queue is still served. That a run on such a fleet changes
+nothing is the redis scenario's idempotence (it has no monitor host: the same removal tasks find nothing to remove),
+so it is not run a second time here: make test's time is better spent elsewhere.
 """
 
 import pytest
 import testinfra
 from fleettest.monitoring import monitoring_leftovers
-from fleettest.scenario import FLEET_HOSTS, converge, monitoring_only, recap_changes
+from fleettest.scenario import FLEET_HOSTS, converge, monitoring_only
 
 UNMONITORED = ("-e", "fleet_monitor_group=celery_fleet_no_monitor")
 
@@ -24,8 +26,3 @@ def test_emptying_the_monitor_group_removes_monitoring_from_every_host(client):
     # The workers restarted without task events, and serve every queue.
     assert client.send_task("fleet.add", args=[20, 22]).get(timeout=60) == 42
     assert client.send_task("fleet.add", args=[1, 2], queue="io").get(timeout=60) == 3
-
-    # The removal is finished: a second run finds nothing left to remove.
-    changes = recap_changes(converge(FLEET_HOSTS, *UNMONITORED))
-    assert set(FLEET_HOSTS) <= set(changes)
-    assert {host: changed for host, changed in changes.items() if changed} == {}
