@@ -90,14 +90,14 @@ lint: venv tools ## yamllint, ansible-lint (production profile), ruff, role docs
 	python scripts/role-docs.py --check
 	$(PROMTOOL) check rules roles/prometheus/files/*.yml
 
-unit: venv tools bench-deps ## Unit tests: the tasks package (app/), the client library (client/), the PKI, the preflight, the filters, the restart decision, the bench and fault reports
+unit: venv tools bench-deps ## Unit tests: the tasks package (app/), the client library (client/), the PKI, the preflight, the filters, the restart decision, the wheelhouse, the bench and fault reports
 	cd app && pytest -q
 	cd client && pytest -q
 	pytest -q -p no:cacheprovider -n 2 --dist loadfile tests/test_preflight.py tests/test_client_settings.py tests/test_pki.py tests/test_bench_report.py \
 	  tests/test_fleet_wiring.py tests/test_celery_worker_filters.py tests/test_rabbitmq_filters.py tests/test_celery_env.py \
 	  tests/test_pins.py tests/test_systemd_stale_units.py tests/test_fault_report.py \
 	  tests/test_podman_store.py tests/test_bench_baselines.py tests/test_queue_move.py \
-	  tests/test_alert_rules.py tests/test_prometheus_filters.py tests/test_wheelhouse_filters.py
+	  tests/test_alert_rules.py tests/test_prometheus_filters.py tests/test_wheelhouse_filters.py tests/test_fleet_wheelhouse.py
 
 screenshots: deps images ## Flower's workers page and a Prometheus graph of task throughput, from the lab (make lab LAB_MONITORING=1), into docs/images/
 	@LAB_MONITORING=1 scripts/lab.sh up
@@ -159,11 +159,18 @@ $(LANE_STORAGE_CONF): tests/fleettest/podman_store.py
 	@podman info --format json | $(BIN)/python tests/fleettest/podman_store.py > $@.tmp
 	@mv $@.tmp $@
 
+# molecule's idempotence step re-runs site.yml with every package index out of reach (pip's configuration files
+# and find-links ignored, an index and a proxy that point nowhere): a re-run whose lock did not change needs none,
+# the control node's wheelhouse cache serves it.
+UNREACHABLE := http://127.0.0.1:9
+OFFLINE_ENV := PIP_CONFIG_FILE=/dev/null PIP_FIND_LINKS= PIP_INDEX_URL=$(UNREACHABLE)/simple PIP_RETRIES=0 \
+  http_proxy=$(UNREACHABLE) https_proxy=$(UNREACHABLE) HTTP_PROXY=$(UNREACHABLE) HTTPS_PROXY=$(UNREACHABLE)
+STEP_ENV_idempotence := $(OFFLINE_ENV)
+
 molecule-up-%:
-	@echo "=== molecule -s $*: destroy, syntax, create, converge, idempotence"
-	@for step in destroy syntax create converge idempotence; do \
-	  $(IN_STORE) molecule $$step -s $* || { $(IN_STORE) molecule destroy -s $* >/dev/null 2>&1; exit 1; }; \
-	done
+	@echo "=== molecule -s $*: destroy, syntax, create, converge, idempotence (no package index)"
+	@$(foreach step,destroy syntax create converge idempotence,\
+	  $(IN_STORE) $(STEP_ENV_$(step)) molecule $(step) -s $* || { $(IN_STORE) molecule destroy -s $* >/dev/null 2>&1; exit 1; };)
 
 molecule-verified-%: molecule-up-%
 	@echo "=== molecule -s $*: verify, destroy"

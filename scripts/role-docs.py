@@ -148,6 +148,8 @@ def undeclared_fleet_names():
         module = importlib.util.module_from_spec(plugin)
         plugin.loader.exec_module(module)
         declared |= set(module.FilterModule().filters()) | {path.stem}
+    # So are the modules' (fleet_wheelhouse).
+    declared |= {path.stem for path in (REPO / "plugins" / "modules").glob("fleet_*.py")}
     files = [REPO / "site.yml", *REPO.glob("playbooks/**/*.yml"), *REPO.glob("playbooks/**/*.j2")]
     files += [*REPO.glob("roles/**/*.yml"), *REPO.glob("roles/**/*.j2"), *REPO.glob("inventory/**/*.yml")]
     used = {}

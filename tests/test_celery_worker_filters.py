@@ -3,6 +3,7 @@
 from celery_worker import (
     celery_worker_full_instances,
     celery_worker_installed_record,
+    celery_worker_lock_requires,
     celery_worker_unit_inputs,
     celery_worker_wheels_to_reinstall,
 )
@@ -112,3 +113,14 @@ def test_a_package_switched_away_from_and_back_is_still_forced_when_rebuilt():
     assert after_b == {a: "old", b: "b"}
     assert celery_worker_wheels_to_reinstall([a], {a: "new"}, after_b) == [a]
     assert celery_worker_installed_record(after_b, {a: "new"}, [a]) == {a: "new", b: "b"}
+
+
+def test_the_lock_must_pin_celery_and_what_the_settings_use():
+    assert celery_worker_lock_requires("5.7.0", "json", False, ["amqps://b:5671//", "rpc://"]) == [
+        {"name": "celery", "version": "5.7.0", "because": "celery_worker_celery_version"}
+    ]
+    names = [entry["name"] for entry in celery_worker_lock_requires("5.7.0", "msgpack", True, ["amqp://", "redis://r"])]
+    assert names == ["celery", "msgpack", "cryptography", "redis"]
+    assert [e["name"] for e in celery_worker_lock_requires("5.7.0", "json", False, ["rediss://r:6380/0"])][
+        -1
+    ] == "redis"

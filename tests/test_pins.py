@@ -8,6 +8,7 @@ worker role's own default and the env contract's default for an env file that do
 import re
 from pathlib import Path
 
+import pytest
 import yaml
 from celery_fleet_client import env
 
@@ -27,6 +28,26 @@ def test_the_control_node_runs_the_workers_celery_release():
 def test_the_heartbeat_default_is_the_same_everywhere():
     assert defaults("fleet")["fleet_broker_heartbeat"] == env.DEFAULT_HEARTBEAT
     assert defaults("celery_worker")["celery_worker_broker_heartbeat"] == env.DEFAULT_HEARTBEAT
+
+
+@pytest.mark.parametrize("lock", ["app/requirements.lock", "examples/acme-tasks/requirements.lock"])
+def test_the_workers_locks_pin_the_workers_celery_release(lock):
+    pinned = re.search(r"^celery==(\S+) \\$", (REPO / lock).read_text(), re.MULTILINE)
+    assert pinned, f"{lock} locks no celery release"
+    assert pinned.group(1) == defaults("celery_worker")["celery_worker_celery_version"]
+
+
+def test_the_workers_lock_is_written_from_its_input():
+    """app/requirements.lock was compiled from app/requirements.in as it is now (uv records the input's pins)."""
+    wanted = [
+        line
+        for line in (REPO / "app" / "requirements.in").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    lock = (REPO / "app" / "requirements.lock").read_text()
+    for requirement in wanted:
+        name, version = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==(\S+)", requirement).groups()
+        assert re.search(rf"^{re.escape(name)}=={re.escape(version)} \\$", lock, re.MULTILINE), requirement
 
 
 def test_flower_runs_the_workers_celery_release_from_its_lock():

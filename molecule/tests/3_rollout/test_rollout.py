@@ -2,11 +2,13 @@
 
 Mark `rollout` (3_rollout: after the fault suite, before the switches): replaces the fleet's tasks package with
 examples/acme-tasks (one app, tasks in a sub-package and in a module, listed in include=[...]), given as a pip
-requirement fetched from a package index of its own (a local file:// index here). Every worker unit and beat
+requirement fetched from a package index of its own (a local file:// index here) and locked with its hash beside
+the fleet's own lock, as a user's lock would pin it. Every worker unit and beat
 restart onto it; the broker keeps running (a tasks package is the workers' business: the run is limited to them, as
 an operator limits a package rollout); the deployed version is recorded on every worker.
 """
 
+import hashlib
 import json
 import shutil
 import subprocess
@@ -39,6 +41,16 @@ def package_index(tmp_path):
     return tmp_path.as_uri()
 
 
+def lock_with_package(tmp_path):
+    """The example's own lock (examples/acme-tasks/requirements.lock) with its wheel pinned by its hash, as `uv pip
+    compile --generate-hashes` writes a lock of a requirements.in that names acme-tasks==1.0.0 from a private index."""
+    wheel = tmp_path / "acme-tasks" / "acme_tasks-1.0.0-py3-none-any.whl"
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    lock = tmp_path / "requirements.lock"
+    lock.write_text((EXAMPLE / "requirements.lock").read_text() + f"acme-tasks==1.0.0 --hash=sha256:{digest}\n")
+    return str(lock)
+
+
 def test_a_new_tasks_package_rolls_out_to_every_worker(tmp_path, brokers, worker1, worker2, client):
     hosts = {"worker1": worker1, "worker2": worker2}
     before = {(name, unit): main_pid(hosts[name], unit) for name, units in UNITS.items() for unit in units}
@@ -46,6 +58,7 @@ def test_a_new_tasks_package_rolls_out_to_every_worker(tmp_path, brokers, worker
 
     variables = {
         "fleet_tasks_package": {"requirement": "acme-tasks==1.0.0", "index_url": package_index(tmp_path)},
+        "fleet_requirements_lock": lock_with_package(tmp_path),
         "fleet_celery_app": "acme_tasks.celery:app",
         "fleet_beat_schedule": {"hourly-total": {"task": "acme.billing.total", "every": 3600, "args": [[1, 2]]}},
     }

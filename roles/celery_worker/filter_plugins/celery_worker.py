@@ -93,6 +93,20 @@ def celery_worker_installed_record(recorded, available, local_wheels):
     return {**(recorded or {}), **{name: available[name] for name in local_wheels}}
 
 
+def celery_worker_lock_requires(version, serializer, signing, urls):
+    """What the workers' lock must pin for these settings, as fleet_wheelhouse's ``require``: Celery at
+    ``version``, msgpack for the msgpack serializer, cryptography for signed messages (Celery's auth), redis for a
+    redis:// or rediss:// broker or result backend (``urls``)."""
+    requires = [{"name": "celery", "version": version, "because": "celery_worker_celery_version"}]
+    if serializer == "msgpack":
+        requires.append({"name": "msgpack", "because": "celery_worker_serializer is msgpack"})
+    if signing:
+        requires.append({"name": "cryptography", "because": "celery_worker_signing"})
+    if any(str(url).startswith(("redis://", "rediss://")) for url in urls):
+        requires.append({"name": "redis", "because": "a redis:// broker or result backend"})
+    return requires
+
+
 class FilterModule:
     """The celery_worker role's filters."""
 
