@@ -97,7 +97,7 @@ unit: venv tools bench-deps ## Unit tests: the tasks package (app/), the client 
 	  tests/test_fleet_wiring.py tests/test_celery_worker_filters.py tests/test_rabbitmq_filters.py tests/test_celery_env.py \
 	  tests/test_pins.py tests/test_systemd_stale_units.py tests/test_fault_report.py \
 	  tests/test_podman_store.py tests/test_bench_baselines.py tests/test_queue_move.py \
-	  tests/test_alert_rules.py tests/test_prometheus_filters.py tests/test_wheelhouse_filters.py tests/test_fleet_wheelhouse.py
+	  tests/test_alert_rules.py tests/test_prometheus_filters.py tests/test_wheelhouse_filters.py tests/test_fleet_wheelhouse.py tests/test_locks.py
 
 screenshots: deps images ## Flower's workers page and a Prometheus graph of task throughput, from the lab (make lab LAB_MONITORING=1), into docs/images/
 	@LAB_MONITORING=1 scripts/lab.sh up
@@ -177,13 +177,13 @@ molecule-verified-%: molecule-up-%
 	@rc=0; $(IN_STORE) molecule verify -s $* || rc=$$?; \
 	$(IN_STORE) molecule destroy -s $*; $(IN_STORE) podman volume rm -f $(MOLECULE_VOLUMES) >/dev/null; exit $$rc
 
-# Worker counts and options of the benchmark, e.g. make bench BENCH_WORKERS=1,2 BENCH_ARGS=--profile
-BENCH_WORKERS ?= 1,2,4
+# Worker counts of provisioning and options of the benchmark, e.g. make bench BENCH_WORKERS=1,2 BENCH_ARGS=--profile
+BENCH_WORKERS ?= 1,4,10
 BENCH_ARGS ?=
 bench-deps: venv ## The benchmark's extras in .venv (bench/requirements.txt: plots, Mitogen)
 	@pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 
-bench: deps images bench-deps ## Benchmark: converge time for 1, 2, 4 workers; throughput, latency, memory vs. baselines (.bench/)
+bench: deps images bench-deps ## Benchmark: converge time for 1, 4, 10 workers; throughput, latency, memory vs. baselines (.bench/)
 	python bench/run.py --workers $(BENCH_WORKERS) $(BENCH_ARGS)
 
 clean: ## Remove molecule's containers and the virtualenv

@@ -2,11 +2,12 @@
 
     make bench        (or: .venv/bin/python bench/run.py --help)
 
-1. Provisioning. For N workers (default 1, 2, 4): fresh containers (one broker + N workers, the lab's
+1. Provisioning. For N workers (default 1, 4, 10): fresh containers (one broker + N workers, the lab's
    playbooks/lab.yml on an inventory generated under .bench/), then the wall time of ``site.yml`` on them (fresh) and
-   of a second run (idempotent; it must change nothing). Ratios: re-run/fresh and time(N=max)/time(N=1).
-2. The fleet at work, on the last fleet (N=max): for 1, 2, ... N running worker containers, these setups on the same
-   broker and containers, one after another:
+   of a second run (idempotent; it must change nothing). Ratios: re-run/fresh and time(N=max)/time(N=1); the
+   ten slowest tasks of each run (Ansible's profile_tasks).
+2. The fleet at work, on the last fleet (N=max): for 1, 2, 4 running worker containers (--work-workers; the others
+   run nothing), these setups on the same broker and containers, one after another:
      fleet     the fleet's workers and the client env file site.yml wrote (bench/load.py)
      fleet-noconfirm  the same, the client without publisher confirms: what that guarantee costs
      fleet-events  the fleet with task events on (`celery control enable_events`) and an event consumer (`celery
@@ -18,10 +19,11 @@
    Each: throughput of COUNT tasks (first send to last result) and the p50/p99 of one-at-a-time round trips, for a
    no-op task (fleet.add) and a small I/O-bound one (fleet.sleep 10 ms); RSS of a worker node and of the broker at
    idle and under load.
-3. The cluster (unless --skip-cluster): fresh containers, three brokers + N workers, site.yml (a RabbitMQ cluster,
-   quorum queues), then the fleet's setups with N worker containers as in 2: the cluster against the single broker
-   with classic queues, and the RSS of each broker node at idle and under load. Last, a cold start: every node
-   stopped, then all started at once; the seconds until the nodes run and until every worker answers again.
+3. The cluster (unless --skip-cluster): fresh containers, three brokers + as many workers as the largest work run,
+   site.yml (a RabbitMQ cluster, quorum queues), then the fleet's setups with those worker containers as in 2: the
+   cluster against the single broker with classic queues, and the RSS of each broker node at idle and under load.
+   Last, a cold start: every node stopped, then all started at once; the seconds until the nodes run and until
+   every worker answers again.
 4. Output: .bench/report.md (tables, ratios against the targets), the same in docs/performance.md, and
    .bench/throughput.png, .bench/provisioning.png.
 
@@ -221,7 +223,7 @@ def playbook(name, log_name, *extra, timeout=3600, mitogen=False):
     if done.returncode != 0:
         raise RuntimeError(f"{name} failed (exit {done.returncode}); see {OUT / log_name}:\n{text[-3000:]}")
     changed = sum(int(n) for n in re.findall(r"^\S+\s+:\s+ok=\d+\s+changed=(\d+)", text, re.MULTILINE))
-    return seconds, changed
+    return seconds, changed, report.profile_top(text)
 
 
 def containers(state):
@@ -252,9 +254,9 @@ def provision(counts, distro, port, strategies):
             log(f"provisioning: fresh containers, 1 broker + {count} workers ({strategy})")
             fresh_containers(count, distro, port, connection)
             tag = f"{count}-{strategy}"
-            fresh, fresh_changed = playbook("site.yml", f"site-fresh-{tag}.log", mitogen=mitogen)
+            fresh, fresh_changed, fresh_top = playbook("site.yml", f"site-fresh-{tag}.log", mitogen=mitogen)
             log(f"provisioning: fresh site.yml {fresh:.0f} s ({fresh_changed} changed); running it again")
-            rerun, rerun_changed = playbook("site.yml", f"site-rerun-{tag}.log", mitogen=mitogen)
+            rerun, rerun_changed, rerun_top = playbook("site.yml", f"site-rerun-{tag}.log", mitogen=mitogen)
             log(f"provisioning: re-run {rerun:.0f} s ({rerun_changed} changed)")
             if rerun_changed:
                 raise RuntimeError(
@@ -262,7 +264,8 @@ def provision(counts, distro, port, strategies):
                 )
             rows.append(
                 {"workers": count, "strategy": strategy, "fresh_s": fresh, "rerun_s": rerun,
-                 "fresh_changed": fresh_changed, "rerun_changed": rerun_changed}
+                 "fresh_changed": fresh_changed, "rerun_changed": rerun_changed,
+                 "fresh_top": fresh_top, "rerun_top": rerun_top}
             )  # fmt: skip
     return rows
 
@@ -516,7 +519,7 @@ def cluster(workers, options, into):
     """The fleet's setups on a fresh three-node cluster (quorum queues) and ``workers`` workers, into ``into``."""
     log(f"cluster: fresh containers, 3 brokers + {workers} workers")
     fresh_containers(workers, options.distro, options.port, brokers=3)
-    into["fresh_s"], _changed = playbook("site.yml", f"site-fresh-cluster-{workers}.log")
+    into["fresh_s"], _changed, _top = playbook("site.yml", f"site-fresh-cluster-{workers}.log")
     log(f"cluster: fresh site.yml {into['fresh_s']:.0f} s")
     work = Work(workers, options.count, options.io_count, options.latency_count, False, brokers=CLUSTER_BROKERS)
     work.measure([workers], into["work"], into["memory"], setups=("fleet", "fleet-noconfirm"))
@@ -572,7 +575,12 @@ class Sampler:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workers", default="1,2,4", help="worker counts, comma-separated (default 1,2,4)")
+    parser.add_argument("--workers", default="1,4,10", help="provisioning's worker counts (default 1,4,10)")
+    parser.add_argument(
+        "--work-workers",
+        default="1,2,4",
+        help="worker containers running in the work and cluster runs, at most the largest --workers (default 1,2,4)",
+    )
     parser.add_argument("--distro", default="bookworm", choices=["bookworm", "trixie"])
     parser.add_argument("--port", type=int, default=5681, help="loopback port of the bench broker (default 5681)")
     parser.add_argument("--count", type=int, default=3000, help="no-op tasks per throughput run (default 3000)")
@@ -590,6 +598,7 @@ def main():
     parser.add_argument("--keep", action="store_true", help="leave the bench's containers running at the end")
     options = parser.parse_args()
     counts = sorted({int(n) for n in options.workers.split(",")})
+    work_counts = sorted({int(n) for n in options.work_workers.split(",") if int(n) <= counts[-1]}) or counts[-1:]
     OUT.mkdir(exist_ok=True)
 
     started = time.monotonic()
@@ -608,12 +617,12 @@ def main():
             work.setup()
             try:
                 results["work"], results["memory"] = [], {}
-                work.measure(counts, results["work"], results["memory"])
+                work.measure(work_counts, results["work"], results["memory"])
             finally:
                 work.teardown()
         if not (options.skip_work or options.skip_cluster):
             results["cluster"] = {"work": [], "memory": {}}
-            cluster(counts[-1], options, results["cluster"])
+            cluster(work_counts[-1], options, results["cluster"])
     finally:
         if not options.keep:
             log("removing the bench's containers")

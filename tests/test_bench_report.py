@@ -27,11 +27,11 @@ def by_name(ratios):
 
 
 def test_provisioning_ratios_per_strategy():
-    rows = provisioning("stock", [(1, 100, 40), (4, 200, 50)]) + provisioning("mitogen", [(1, 100, 25), (4, 150, 30)])
+    rows = provisioning("stock", [(1, 100, 40), (4, 250, 50)]) + provisioning("mitogen", [(1, 100, 25), (4, 150, 30)])
     ratios = by_name(report.provisioning_ratios(rows))
     assert ratios["stock: re-run / fresh, N=1"] == (0.4, False)
-    assert ratios["stock: re-run / fresh, N=4"] == (0.25, True)
-    assert ratios["stock: fresh time(N=4) / time(N=1)"] == (2.0, False)
+    assert ratios["stock: re-run / fresh, N=4"] == (0.2, True)
+    assert ratios["stock: fresh time(N=4) / time(N=1)"] == (2.5, False)
     assert ratios["stock: re-run time(N=4) / time(N=1)"] == (1.25, True)
     assert ratios["mitogen: fresh time(N=4) / time(N=1)"] == (1.5, True)
     assert ratios["mitogen: re-run / fresh, N=1"] == (0.25, True)
@@ -163,3 +163,37 @@ def test_a_doc_without_markers_is_refused(tmp_path):
     doc.write_text("# Performance\n")
     with pytest.raises(ValueError, match="lacks the markers"):
         report.into_doc("# run\n", doc)
+
+
+PROFILE = """\
+PLAY RECAP *********************************************************************
+broker                     : ok=131  changed=0    unreachable=0    failed=0    skipped=54   rescued=0    ignored=0
+
+TASKS RECAP ********************************************************************
+Monday 07 December 2026  12:19:08 +0000 (0:00:01.175)       0:01:09.065 *******
+===============================================================================
+Install the client library, which turns an env file into Celery settings --- 2.56s
+rabbitmq : Install the broker's certificate and its CA's ---------------- 12.21s
+celery_worker : Write one systemd unit per worker instance -------------- 2.10s
+"""
+
+
+def test_the_slowest_tasks_are_read_from_profile_tasks_summary():
+    assert report.profile_top(PROFILE, limit=2) == [
+        ("rabbitmq : Install the broker's certificate and its CA's", 12.21),
+        ("Install the client library, which turns an env file into Celery settings", 2.56),
+    ]
+    assert report.profile_top("no summary here") == []
+
+
+def test_the_report_shows_the_slowest_tasks_of_the_runs_the_targets_read():
+    rows = provisioning("stock", [(1, 100, 40), (10, 190, 60)])
+    for row in rows:
+        row["fresh_top"] = [("rabbitmq : Install the packages", 30.0)]
+        row["rerun_top"] = [("celery_worker : Copy the wheels the worker lacks", 3.0)]
+    text = "\n".join(report.profile_table(rows))
+    assert "**idempotent re-run, N=1** (40 s in all)" in text
+    assert "**fresh converge, N=10** (190 s in all)" in text
+    assert "**idempotent re-run, N=10** (60 s in all)" in text
+    assert "| rabbitmq : Install the packages | 30.0 |" in text
+    assert report.profile_table(provisioning("mitogen", [(1, 100, 40)])) == []

@@ -69,6 +69,7 @@ def test_reliability_defaults(monkeypatch):
     assert conf.broker_connection_retry and conf.broker_connection_max_retries is None
     assert conf.broker_channel_error_retry is True
     assert conf.broker_heartbeat == contract.DEFAULT_HEARTBEAT
+    assert conf.broker_pool_limit == 10  # Celery's own, unless CELERY_BROKER_POOL_LIMIT says otherwise
     assert conf.task_default_delivery_mode == "persistent"
     assert conf.task_default_queue_type == conf.task_create_missing_queue_type == "classic"
     assert conf.task_default_exchange_type == "direct"
@@ -76,10 +77,12 @@ def test_reliability_defaults(monkeypatch):
 
 def test_heartbeat_and_queue_type_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("CELERY_BROKER_HEARTBEAT", "20")
+    monkeypatch.setenv("CELERY_BROKER_POOL_LIMIT", "2")
     monkeypatch.setenv("CELERY_TASK_DEFAULT_QUEUE_TYPE", "quorum")
     monkeypatch.setenv("CELERY_TASK_DEFAULT_EXCHANGE_TYPE", "topic")
     reloaded = importlib.reload(settings)
     assert reloaded.broker_heartbeat == 20
+    assert reloaded.broker_pool_limit == 2
     assert reloaded.task_default_queue_type == reloaded.task_create_missing_queue_type == "quorum"
     assert reloaded.task_default_exchange_type == reloaded.task_create_missing_queue_exchange_type == "topic"
     # Every queue a worker consumes from (-Q, routes) gets a topic exchange, not only the default queue.

@@ -48,6 +48,8 @@ def test_configure_gives_a_plain_app_the_fleets_settings():
     assert [queue.name for queue in configured.conf.task_queues] == ["celery", "io"]
     assert all(queue.no_declare and queue.exchange.no_declare for queue in configured.conf.task_queues)
     assert configured.amqp.router.route({}, "fleet.fetch_url")["queue"].name == "io"
+    assert configured.conf.broker_pool_limit == 10  # Celery's own: the env file does not set one
+    assert fleet.settings({**ENV, "CELERY_BROKER_POOL_LIMIT": "3"})["broker_pool_limit"] == 3
 
 
 def test_django_settings_are_the_same_settings_in_the_celery_namespace():

@@ -124,6 +124,14 @@ def test_unset_and_empty_variables_mean_the_defaults():
             env.DEFAULT_QUEUE,
             env.DEFAULT_QUEUE_TYPE,
         )
+        assert fleet.pool_limit is None  # Celery's own default
+
+
+def test_the_publishing_pool_limit_is_a_whole_number():
+    assert env.read({"CELERY_BROKER_POOL_LIMIT": "2"}).pool_limit == 2
+    assert env.read({"CELERY_BROKER_POOL_LIMIT": "0"}).pool_limit == 0
+    with pytest.raises(ValueError, match="CELERY_BROKER_POOL_LIMIT must be a whole number of connections"):
+        env.read({"CELERY_BROKER_POOL_LIMIT": "-1"})
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ its entry in https://docs.celeryq.dev/en/stable/userguide/configuration.html.
 
 import os
 
+from celery.app.defaults import DEFAULTS as CELERY_DEFAULTS
 from celery_fleet_client import env as contract
 
 # The fleet's env contract (client/src/celery_fleet_client/env.py): the CELERY_* variables, their defaults and
@@ -52,6 +53,11 @@ broker_channel_error_retry = True
 # unacknowledged tasks. CELERY_BROKER_HEARTBEAT comes from fleet_broker_heartbeat (contract.DEFAULT_HEARTBEAT).
 broker_heartbeat = _env.heartbeat
 broker_heartbeat_checkrate = 2
+
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-pool-limit
+# Publishing connections each worker process keeps (results, retries, subtasks): CELERY_BROKER_POOL_LIMIT, from
+# fleet_worker_broker_pool_limit; unset keeps Celery's own default (docs/production.md, "Sizing").
+broker_pool_limit = _env.pool_limit if _env.pool_limit is not None else CELERY_DEFAULTS["broker_pool_limit"]
 
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html#worker-consumer
 # Celery's consumer, except that the worker's monitoring events are published without waiting for confirms

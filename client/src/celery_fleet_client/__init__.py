@@ -137,6 +137,8 @@ def settings(environ=None):
         del result["broker_use_ssl"]
     if fleet.login_method:
         result["broker_login_method"] = fleet.login_method
+    if fleet.pool_limit is not None:
+        result["broker_pool_limit"] = fleet.pool_limit
     result.update(contract.message_signing(fleet))
     return result
 

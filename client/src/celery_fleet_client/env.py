@@ -135,6 +135,7 @@ class FleetEnv:
     keyfile: str | None = None  # CELERY_BROKER_SSL_KEYFILE: and its key
     login_method: str | None = None  # CELERY_BROKER_LOGIN_METHOD: EXTERNAL with mutual TLS
     heartbeat: int = DEFAULT_HEARTBEAT  # CELERY_BROKER_HEARTBEAT
+    pool_limit: int | None = None  # CELERY_BROKER_POOL_LIMIT: publishing connections per process (unset: Celery's 10)
     result_backend: str = DEFAULT_RESULT_BACKEND  # CELERY_RESULT_BACKEND
     default_queue: str = DEFAULT_QUEUE  # CELERY_TASK_DEFAULT_QUEUE
     queue_type: str = DEFAULT_QUEUE_TYPE  # CELERY_TASK_DEFAULT_QUEUE_TYPE: classic or quorum
@@ -170,6 +171,9 @@ def read(environ):
         )
     if heartbeat is not None and not heartbeat.isdigit():
         raise ValueError(f"CELERY_BROKER_HEARTBEAT must be a whole number of seconds, not {heartbeat!r}")
+    pool_limit = _get(environ, "CELERY_BROKER_POOL_LIMIT")
+    if pool_limit is not None and not pool_limit.isdigit():
+        raise ValueError(f"CELERY_BROKER_POOL_LIMIT must be a whole number of connections, not {pool_limit!r}")
     signing = [_get(environ, f"CELERY_SECURITY_{name}") for name in ("KEY", "CERTIFICATE", "CERT_STORE")]
     if signing[0] and not all(signing):
         raise ValueError("CELERY_SECURITY_KEY needs CELERY_SECURITY_CERTIFICATE and CELERY_SECURITY_CERT_STORE")
@@ -181,6 +185,7 @@ def read(environ):
         keyfile=_get(environ, "CELERY_BROKER_SSL_KEYFILE"),
         login_method=_get(environ, "CELERY_BROKER_LOGIN_METHOD"),
         heartbeat=int(heartbeat) if heartbeat is not None else DEFAULT_HEARTBEAT,
+        pool_limit=int(pool_limit) if pool_limit is not None else None,
         result_backend=_get(environ, "CELERY_RESULT_BACKEND") or DEFAULT_RESULT_BACKEND,
         default_queue=_get(environ, "CELERY_TASK_DEFAULT_QUEUE") or DEFAULT_QUEUE,
         queue_type=queue_type,
