@@ -98,6 +98,9 @@ def test_a_rebuilt_wheel_of_the_same_version_is_reinstalled_until_the_install_is
     installed = {"app-1.0-py3-none-any.whl": "old", "client-1.0-py3-none-any.whl": "same"}
     assert celery_worker_wheels_to_reinstall(local, available, installed) == ["app-1.0-py3-none-any.whl"]
     assert celery_worker_wheels_to_reinstall(local, available, available) == []
+    assert celery_worker_wheels_to_reinstall(local, available, installed, "/opt/celery-fleet/wheels/") == [
+        "/opt/celery-fleet/wheels/app-1.0-py3-none-any.whl"
+    ]
 
 
 def test_a_new_version_is_left_to_the_plain_install():

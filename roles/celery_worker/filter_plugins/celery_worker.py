@@ -70,8 +70,9 @@ def celery_worker_unit_inputs(instances, shared_inputs, beat_inputs=None):
     return units
 
 
-def celery_worker_wheels_to_reinstall(local_wheels, available, installed):
-    """The local wheels (the tasks package's, the extra projects') to reinstall with --force-reinstall.
+def celery_worker_wheels_to_reinstall(local_wheels, available, installed, directory=""):
+    """The local wheels (the tasks package's, the extra projects') to reinstall with --force-reinstall, as paths
+    in ``directory`` (the host's wheelhouse) or file names without it.
 
     ``available``: file name -> checksum of the wheels in the host's wheelhouse; ``installed``: the same for the
     wheels the last complete install put into the virtualenv. A wheel whose name (so its version) was installed
@@ -79,7 +80,8 @@ def celery_worker_wheels_to_reinstall(local_wheels, available, installed):
     plain install upgrades to. Read from what the host recorded, so an install that was interrupted after the new
     wheel was copied is finished by the next run.
     """
-    return [name for name in local_wheels if name in installed and installed[name] != available[name]]
+    names = [name for name in local_wheels if name in installed and installed[name] != available[name]]
+    return [f"{directory.rstrip('/')}/{name}" if directory else name for name in names]
 
 
 def celery_worker_installed_record(recorded, available, local_wheels):
