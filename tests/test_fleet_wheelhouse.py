@@ -219,6 +219,22 @@ def test_a_project_builds_once_into_a_reproducible_wheel_without_stale_output(tm
     assert not [name for name in os.listdir(cache / "local") if name.startswith(".")]
 
 
+def test_a_build_that_another_run_finished_first_is_taken_from_it(tmp_path, monkeypatch):
+    root = project(tmp_path)
+    cache = tmp_path / "cache"
+    rename = os.rename
+
+    def other_run_first(source, target):
+        os.makedirs(target)  # the other run's build landed between the check and this rename
+        (Path(target) / "demo_pkg-1.0-py3-none-any.whl").write_bytes(b"the other run's")
+        rename(source, target)  # fails: the directory is there and not empty
+
+    monkeypatch.setattr(os, "rename", other_run_first)
+    wheel = build_project(sys.executable, str(root), str(cache))
+    assert Path(wheel).read_bytes() == b"the other run's"
+    assert [name for name in os.listdir(cache / "local") if name.startswith(".")] == []
+
+
 def test_a_failed_build_leaves_nothing_in_the_cache(tmp_path):
     root = project(tmp_path)
     (root / "pyproject.toml").write_text("[project\n")

@@ -358,7 +358,12 @@ def build_project(python, project, cache_dir):
             run([*argv, source], env=build_environment())
             if len(wheels_in(out)) != 1:
                 raise WheelhouseError(f"{project} gave {len(wheels_in(out))} wheels, expected 1")
-            os.rename(out, entry)
+            try:
+                os.rename(out, entry)
+            except OSError:
+                if not os.path.isdir(entry):
+                    raise
+                # Another run (a second playbook on this control node) built the same source meanwhile.
     os.utime(entry)
     (path,) = wheels_in(entry).values()
     return path
