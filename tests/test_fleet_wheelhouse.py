@@ -15,6 +15,7 @@ from fleet_wheelhouse import (
     gather,
     install_requirements,
     lock_command,
+    lock_entries,
     lock_pins,
     lock_python_floor,
     lock_unhashed,
@@ -27,7 +28,7 @@ from fleet_wheelhouse import (
     requirement_pin,
     source_digest,
     unlocked_dependencies,
-    unmarked,
+    unmarked_entries,
     wheel_distribution,
     write_pool_index,
 )
@@ -101,7 +102,7 @@ def test_pip_download_takes_an_index_and_a_further_one():
 
 
 def test_the_unmarked_lock_keeps_every_distribution_with_its_hashes():
-    assert unmarked(LOCK).splitlines() == [
+    assert unmarked_entries(lock_entries(LOCK)).splitlines() == [
         "async-timeout==5.0.1 --hash=sha256:aaa --hash=sha256:bbb",
         "celery[redis]==5.7.0 --hash=sha256:ccc",
         "tzdata==2026.6 --hash=sha256:ddd",
@@ -113,7 +114,8 @@ def test_the_committed_locks_pin_every_distribution_with_hashes():
         lock = (REPO / path).read_text()
         assert lock_unhashed(lock) == [], path
         assert lock_python_floor(lock) == (3, 11), path
-        assert lock_pins(lock)["celery"] and all(";" not in line for line in unmarked(lock).splitlines())
+        unmarked = unmarked_entries(lock_entries(lock)).splitlines()
+        assert lock_pins(lock)["celery"] and all(";" not in line for line in unmarked)
 
 
 def test_a_lock_reads_as_pins_with_canonical_names():

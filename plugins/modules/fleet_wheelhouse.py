@@ -110,11 +110,6 @@ deployed:
   returned: success
 """
 
-# What the probe prints about a host's Python: version, ABI (cache tag), CPU and glibc.
-PROBE = (
-    "import platform, sys; print(platform.python_version(), sys.implementation.cache_tag.split('-')[1], "
-    "platform.machine(), platform.libc_ver()[1])"
-)
 # The oldest manylinux glibc minor version pip is asked for: manylinux_2_17 is manylinux2014, the floor of the
 # wheels that Celery's dependencies publish.
 OLDEST_GLIBC_MINOR = 17
@@ -181,16 +176,11 @@ def lock_entries(lock):
 
 
 def unmarked_entries(entries):
-    """Lock entries as pip requirements with their hashes and without markers."""
+    """Lock entries as pip requirements with their hashes and without markers, for pip download: it would decide
+    markers for the control node's Python, not the host's (python_full_version < "3.11.3" differs between 3.11.2 and
+    3.11.7); the host's pip installs the ones its own markers select, each checked against the lock's hashes."""
     lines = [" ".join([requirement, *(f"--hash={value}" for value in hashes)]) for requirement, _, hashes in entries]
     return "\n".join(lines) + "\n"
-
-
-def unmarked(lock):
-    """Every locked distribution with its hashes and without markers, for pip download: it would decide markers for
-    the control node's Python, not the host's (python_full_version < "3.11.3" differs between 3.11.2 and 3.11.7);
-    the host's pip installs the ones its own markers select, each checked against the lock's hashes."""
-    return unmarked_entries(lock_entries(lock))
 
 
 def canonical(name):
