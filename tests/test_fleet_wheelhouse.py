@@ -4,18 +4,21 @@ import hashlib
 import os
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
 import pytest
 from fleet_wheelhouse import (
     WheelhouseError,
+    archive,
     build_project,
     check_lock,
     gather,
     install_requirements,
     lock_command,
     lock_entries,
+    lock_names,
     lock_pins,
     lock_python_floor,
     lock_unhashed,
@@ -373,3 +376,44 @@ def test_what_no_run_used_for_keep_days_is_pruned(tmp_path):
     assert sorted(os.listdir(directory)) == [".index.json", "celery-5.7.0-py3-none-any.whl"]
     assert sorted(pool_index(str(directory))) == ["celery-5.7.0-py3-none-any.whl"]
     assert os.listdir(tmp_path / "cache" / "local") == ["new"]
+
+
+def test_a_hosts_wheel_set_is_one_archive_written_once_per_set(tmp_path):
+    directory = pool(tmp_path)
+    result = gather(params(tmp_path))
+    key = "3.11.2_311_x86_64_2.36"
+    path = result["archives"][key]
+    assert os.path.dirname(path) == str(tmp_path / "cache" / "archives")
+    with tarfile.open(path) as tar:
+        members = tar.getmembers()
+        assert [m.name for m in members] == sorted(result["wheelhouses"][key])
+        assert {(m.uid, m.gid, m.uname, m.mode) for m in members} == {(0, 0, "root", 0o644)}
+        assert tar.extractfile("celery-5.7.0-py3-none-any.whl").read() == b"celery"
+    written = os.stat(path).st_ino
+    assert gather(params(tmp_path))["archives"][key] == path  # the same set: the same archive, not written again
+    assert os.stat(path).st_ino == written
+    (directory / "celery-5.7.0-py3-none-any.whl").write_bytes(b"celery")  # same bytes, same set
+    other = archive(
+        str(tmp_path / "cache"),
+        key,
+        {"a-1-py3-none-any.whl": {"src": str(directory / "celery-5.7.0-py3-none-any.whl"), "sha1": "x"}},
+    )
+    assert other != path and sorted(os.listdir(tmp_path / "cache" / "archives")) == sorted(
+        [os.path.basename(path), os.path.basename(other)]
+    )
+
+
+def test_the_set_names_every_locked_and_local_distribution(tmp_path):
+    pool(tmp_path)
+    assert gather(params(tmp_path))["distributions"] == ["async-timeout", "celery", "demo-pkg"]
+    lock = "a-b[x]==1 --hash=sha256:1\nC_d @ https://example.invalid/c_d-1-py3-none-any.whl --hash=sha256:2\n"
+    assert lock_names(lock) == {"a-b", "c-d"}
+
+
+def test_archives_unused_for_a_day_are_pruned(tmp_path):
+    (tmp_path / "cache" / "archives").mkdir(parents=True)
+    for name, stamp in (("old.tar", 1000), ("new.tar", 1000 + 40 * 86400)):
+        (tmp_path / "cache" / "archives" / name).write_bytes(b"")
+        os.utime(tmp_path / "cache" / "archives" / name, (stamp, stamp))
+    prune(str(tmp_path / "cache"), 30, now=1000 + 40 * 86400 + 3600)
+    assert os.listdir(tmp_path / "cache" / "archives") == ["new.tar"]

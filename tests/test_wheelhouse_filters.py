@@ -1,10 +1,17 @@
 """The wheelhouse's filters (plugins/filter/wheelhouse.py); the wheelhouse program's own tests are
 tests/test_fleet_wheelhouse.py."""
 
+import json
 import subprocess
 import sys
 
-from wheelhouse import wheelhouse_checksums, wheelhouse_package_modules, wheelhouse_probe_argv, wheelhouse_to_copy
+from wheelhouse import (
+    wheelhouse_checksums,
+    wheelhouse_package_modules,
+    wheelhouse_probe_argv,
+    wheelhouse_to_copy,
+    wheelhouse_unlocked,
+)
 
 
 def test_the_probe_prints_version_abi_cpu_and_glibc():
@@ -44,3 +51,17 @@ def test_a_packages_modules_leave_caches_and_subdirectories_out(tmp_path):
         {"package": "celery_fleet_client", "src": str(package / "__init__.py")},
         {"package": "celery_fleet_client", "src": str(package / "config.py")},
     ]
+
+
+def test_what_the_virtualenv_holds_beyond_the_set_is_named_and_its_own_tools_are_kept():
+    pip_list = json.dumps(
+        [
+            {"name": "celery", "version": "5.7.0"},
+            {"name": "Async_Timeout", "version": "5.0.1"},
+            {"name": "six", "version": "1.17.0"},  # a pin the new lock dropped
+            {"name": "pip", "version": "23.0.1"},
+            {"name": "setuptools", "version": "66.1.1"},
+        ]
+    )
+    assert wheelhouse_unlocked(pip_list, ["async-timeout", "celery"]) == ["six"]
+    assert wheelhouse_unlocked("", ["celery"]) == []  # check mode: pip list did not run

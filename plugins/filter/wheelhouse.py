@@ -5,7 +5,12 @@ Used by roles/celery_worker and roles/flower; unit tests in tests/test_wheelhous
 """
 
 import glob
+import json
 import os
+import re
+
+# A virtualenv's own tools: `python3 -m venv` installs them, no lock pins them, and pip needs them.
+VENV_TOOLS = frozenset({"pip", "setuptools", "wheel"})
 
 # What the probe prints about a host's Python: version, ABI (cache tag), CPU and glibc; fleet_wheelhouse reads it.
 PROBE = (
@@ -26,12 +31,23 @@ def wheelhouse_checksums(files):
 
 def wheelhouse_to_copy(wheels, kept_files):
     """The wheels a host lacks or holds with other content: ``wheels`` is fleet_wheelhouse's wheelhouse for the
-    host ({file name: {src, sha1}}), ``kept_files`` what ansible.builtin.find (get_checksum) found there.
-
-    A copy task per wheel costs a round trip even when the file is equal, and a wheelhouse has dozens of wheels.
-    """
+    host ({file name: {src, sha1}}), ``kept_files`` what ansible.builtin.find (get_checksum) found there. When any,
+    the host unpacks the set's archive (one copy: a copy task per wheel costs a round trip, and a wheelhouse has
+    dozens of wheels)."""
     kept = wheelhouse_checksums(kept_files)
     return sorted(name for name, wheel in wheels.items() if kept.get(name) != wheel["sha1"])
+
+
+def wheelhouse_unlocked(pip_list, distributions):
+    """The distributions a virtualenv holds that its wheel set does not: ``pip_list`` is what ``pip list --format
+    json`` printed there (empty when it did not run: check mode), ``distributions`` fleet_wheelhouse's canonical
+    names of the set. pip never removes a pin that a new lock dropped, nor what someone installed by hand."""
+    installed = json.loads(pip_list) if pip_list else []
+    return sorted(
+        entry["name"]
+        for entry in installed
+        if re.sub(r"[-_.]+", "-", entry["name"]).lower() not in set(distributions) | VENV_TOOLS
+    )
 
 
 def wheelhouse_package_modules(packages):

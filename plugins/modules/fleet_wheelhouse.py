@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import subprocess
+import tarfile
 import tempfile
 import time
 import zipfile
@@ -36,8 +37,11 @@ description:
   - Builds I(package.project) and I(extra_projects) into wheels (C(pip wheel --no-deps --no-build-isolation)) from
     a private copy without earlier build output, with SOURCE_DATE_EPOCH so that the wheel is byte-for-byte the same
     for the same source; a build is cached by the content of the project's files.
-  - Returns, per kind of Python, the wheels to copy to a host, and the requirements file a host installs with
-    C(pip install --no-index --require-hashes): the lock plus the local wheels by file path and hash.
+  - Returns, per kind of Python, the wheels a host holds and one tar of them (in I(cache_dir), named by the set's
+    digest, written once per set) that a host unpacks when it lacks any of them: one copy instead of one per wheel.
+  - Returns the requirements file a host installs with C(pip install --no-index --require-hashes) (the lock plus the
+    local wheels by file path and hash) and the names of every distribution in the set, so that a host removes
+    the distributions nothing locks (pip never removes a pin the lock dropped).
   - Changes nothing but its cache on the control node, and reports no change.
 options:
   lock:
@@ -92,6 +96,14 @@ wheelhouses:
   description: Per kind of Python (its key), the wheels a host copies, C({file name: {src, sha1}}).
   type: dict
   returned: success
+archives:
+  description: Per kind of Python, the path of one tar (on the control node) of the wheels of I(wheelhouses).
+  type: dict
+  returned: success
+distributions:
+  description: The canonical names of the distributions a host installs (every pin of the lock, the local wheels').
+  type: list
+  returned: success
 hosts:
   description: Each host's kind of Python (a key of I(wheelhouses)).
   type: dict
@@ -119,6 +131,10 @@ SOURCE_DATE_EPOCH = "315532800"
 NOT_SOURCE = ("build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache", ".git", ".venv", ".tox")
 # Each pool's record of its wheels' digests and last use.
 INDEX = ".index.json"
+# The cache's directory of the hosts' archives (one tar per wheel set); an archive is rebuilt from the pool in about
+# a second, so one unused for a day is removed.
+ARCHIVES = "archives"
+ARCHIVE_KEEP_DAYS = 1
 LOCK_COMMAND = "uv pip compile --universal --python-version 3.11 --generate-hashes requirements.in -o requirements.lock"
 
 
@@ -196,6 +212,16 @@ def lock_pins(lock):
         if match:
             pins[canonical(match.group(1))] = match.group(2)
     return pins
+
+
+def requirement_name(requirement):
+    """The canonical distribution name of a requirement ("Name[extra]>=1", "name @ url", "name; markers")."""
+    return canonical(re.split(r"[\s\[(<>=!~;@]", requirement.strip(), maxsplit=1)[0])
+
+
+def lock_names(lock):
+    """The canonical names of every distribution a lock lists, pinned or by URL (``name @ url``)."""
+    return {requirement_name(requirement) for requirement, _, _ in lock_entries(lock)}
 
 
 def lock_unhashed(lock):
@@ -282,7 +308,7 @@ def unlocked_dependencies(requirements, pins, local_names):
         name, _, markers = requirement.partition(";")
         if re.search(r"\bextra\s*==", markers):
             continue
-        name = canonical(re.split(r"[\s\[(<>=!~;@]", name.strip(), maxsplit=1)[0])
+        name = requirement_name(name)
         if name not in pins and name not in local_names:
             missing.append(name)
     return missing
@@ -418,16 +444,51 @@ def fetch(python, kind, entries, pool, index_url, extra_index_url):
             os.replace(path, os.path.join(pool, name))
 
 
+def archive(cache_dir, key, wheels):
+    """One tar of a wheel set ``wheels`` ({file name: {src, sha1}}) for kind ``key`` -> its path in the cache.
+
+    Named by the digest of the set's names and contents, so it is written once per set (atomically: a run that dies
+    leaves no partial archive); members are root's, 0644, stamped SOURCE_DATE_EPOCH, in name order.
+    """
+    digest = hashlib.sha256(json.dumps(sorted((name, wheel["sha1"]) for name, wheel in wheels.items())).encode())
+    directory = os.path.join(cache_dir, ARCHIVES)
+    path = os.path.join(directory, f"{key}-{digest.hexdigest()[:32]}.tar")
+    if not os.path.isfile(path):
+        os.makedirs(directory, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".tar-", delete=False) as handle:
+            try:
+                with tarfile.open(fileobj=handle, mode="w", format=tarfile.GNU_FORMAT) as tar:
+                    for name in sorted(wheels):
+                        member = tar.gettarinfo(wheels[name]["src"], arcname=name)
+                        member.uid = member.gid = 0
+                        member.uname = member.gname = "root"
+                        member.mode = 0o644
+                        member.mtime = int(SOURCE_DATE_EPOCH)
+                        with open(wheels[name]["src"], "rb") as wheel:
+                            tar.addfile(member, wheel)
+            except BaseException:
+                os.unlink(handle.name)
+                raise
+        os.replace(handle.name, path)
+    os.utime(path)
+    return path
+
+
 def prune(cache_dir, keep_days, now=None):
     """Remove what no run used for keep_days: pooled wheels (by their index's last use), local builds, and
-    directories of an earlier layout of the cache."""
+    directories of an earlier layout of the cache; archives unused for ARCHIVE_KEEP_DAYS."""
     now = now or time.time()
     limit = now - keep_days * 86400
     if not os.path.isdir(cache_dir):
         return
     for name in os.listdir(cache_dir):
         path = os.path.join(cache_dir, name)
-        if name == "local":
+        if name == ARCHIVES:
+            archive_limit = now - min(keep_days, ARCHIVE_KEEP_DAYS) * 86400
+            for entry in os.listdir(path):
+                if os.stat(os.path.join(path, entry)).st_mtime < archive_limit:
+                    os.remove(os.path.join(path, entry))
+        elif name == "local":
             for build in os.listdir(path):
                 if os.stat(os.path.join(path, build)).st_mtime < limit:
                     shutil.rmtree(os.path.join(path, build), ignore_errors=True)
@@ -550,9 +611,12 @@ def gather(params):
     fetched = fetched_wheels(params, lock, package)
     wheelhouses = {key: {**wheels, **local} for key, wheels in fetched.items()}
     any_kind = fetched[sorted(fetched)[0]] if fetched else {}
+    archives = {key: archive(params["cache_dir"], key, wheels) for key, wheels in wheelhouses.items()}
     prune(params["cache_dir"], params["keep_days"])
     return {
         "wheelhouses": wheelhouses,
+        "archives": archives,
+        "distributions": sorted(lock_names(lock) | local_names),
         "hosts": {host: python_of(description)["key"] for host, description in params["hosts"].items()},
         "requirements": install_requirements(lock, hashes, params["install_dir"]),
         "local": {name: value["sha1"] for name, value in local.items()},
