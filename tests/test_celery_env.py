@@ -4,7 +4,7 @@ import json
 import subprocess
 
 import pytest
-from celery_env import celery_env_client_settings, celery_env_quote, celery_env_redis_tls
+from celery_env import celery_env_quote, celery_env_redis_tls, celery_env_settings
 from celery_fleet_client import read_env_file
 
 AWKWARD = ["plain", "sp ace", 'a"b', "it's", "back\\slash", "$HOME and ${X}", "`id`", '{"fleet.*": "io"}', ""]
@@ -69,7 +69,7 @@ FLEET = {
 
 
 def test_client_settings_name_the_identitys_url_and_the_ca_in_its_directory():
-    settings = celery_env_client_settings(FLEET, "amqps://fleet-client:pw@broker:5671/fleet", "/d", "client")
+    settings = celery_env_settings(FLEET, "amqps://fleet-client:pw@broker:5671/fleet", "/d", "client")
     assert settings["CELERY_BROKER_URL"] == "amqps://fleet-client:pw@broker:5671/fleet"
     assert settings["CELERY_BROKER_SSL_CA_CERTS"] == "/d/broker-ca.pem"
     assert "CELERY_BROKER_LOGIN_METHOD" not in settings and "CELERY_SECURITY_KEY" not in settings
@@ -80,7 +80,7 @@ def test_client_settings_name_the_identitys_url_and_the_ca_in_its_directory():
 
 def test_client_certificates_and_signing_use_the_identitys_own_files():
     fleet = dict(FLEET, client_certs=True, signing=True)
-    settings = celery_env_client_settings(fleet, "amqps://broker:5671/fleet", "/etc/celery-fleet/flower", "monitor")
+    settings = celery_env_settings(fleet, "amqps://broker:5671/fleet", "/etc/celery-fleet/flower", "monitor")
     assert settings["CELERY_BROKER_SSL_CERTFILE"] == "/etc/celery-fleet/flower/monitor.crt"
     assert settings["CELERY_BROKER_SSL_KEYFILE"] == "/etc/celery-fleet/flower/monitor.key"
     assert settings["CELERY_BROKER_LOGIN_METHOD"] == "EXTERNAL"
@@ -90,16 +90,24 @@ def test_client_certificates_and_signing_use_the_identitys_own_files():
 
 def test_without_tls_no_ca_and_redis_urls_stay_as_they_are():
     fleet = dict(FLEET, tls=False, result_backend="redis://:pw@redis:6379/1")
-    settings = celery_env_client_settings(fleet, "redis://:pw@redis:6379/0", "/d", "client")
+    settings = celery_env_settings(fleet, "redis://:pw@redis:6379/0", "/d", "client")
     assert "CELERY_BROKER_SSL_CA_CERTS" not in settings
     assert settings["CELERY_RESULT_BACKEND"] == "redis://:pw@redis:6379/1"
 
 
 def test_the_client_library_reads_the_written_settings_back(tmp_path):
-    settings = celery_env_client_settings(FLEET, "amqps://fleet-client:p%40ss@broker:5671/fleet", "/d", "client")
+    settings = celery_env_settings(FLEET, "amqps://fleet-client:p%40ss@broker:5671/fleet", "/d", "client")
     path = tmp_path / "client.env"
     path.write_text("".join(f"{name}={celery_env_quote(value)}\n" for name, value in settings.items()))
     spelled = {True: "true", False: "false"}
     assert read_env_file(path) == {
         name: spelled[value] if isinstance(value, bool) else str(value) for name, value in settings.items()
     }
+
+
+def test_the_pool_limit_is_written_only_when_set():
+    assert "CELERY_BROKER_POOL_LIMIT" not in celery_env_settings(FLEET, "amqps://broker/fleet", "/d", "identity")
+    assert "CELERY_BROKER_POOL_LIMIT" not in celery_env_settings(dict(FLEET, pool_limit=None), "amqp://b/", "/d", "x")
+    settings = celery_env_settings(dict(FLEET, pool_limit=2), "amqps://broker/fleet", "/etc/celery-fleet", "identity")
+    assert settings["CELERY_BROKER_POOL_LIMIT"] == 2
+    assert list(settings)[-1] == "CELERY_BROKER_POOL_LIMIT"

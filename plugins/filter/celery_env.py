@@ -43,14 +43,16 @@ def celery_env_redis_tls(url, ca_certs=""):
     return url + ("&" if "?" in url else "?") + options
 
 
-def celery_env_client_settings(fleet, broker_url, files_dir, identity):
-    """The CELERY_* variables of one of the fleet's identities outside the workers, as ``{name: value}`` in file order.
+def celery_env_settings(fleet, broker_url, files_dir, identity):
+    """The CELERY_* variables of one of the fleet's identities, as ``{name: value}`` in file order: the env contract
+    (client/src/celery_fleet_client/env.py) written in one place for every env file.
 
-    Written into client env files (playbooks/templates/client.env.j2) and Flower's (roles/flower) through
-    ``celery_env_quote``. ``fleet``: what every such file shares (result_backend, tls, client_certs, signing,
-    default_queue, queue_type, exchange_type, routes, serializer, allow_pickle, heartbeat); ``broker_url``: the
-    identity's own; ``files_dir``: the directory that holds ``broker-ca.pem`` and, with client certificates or
-    message signing, ``<identity>.crt``/``.key`` and ``trusted-signers/``.
+    Written through ``celery_env_quote`` into the workers' env file (roles/celery_worker, identity ``identity``),
+    client env files (playbooks/templates/client.env.j2) and Flower's (roles/flower). ``fleet``: what every such
+    file shares (result_backend, tls, client_certs, signing, default_queue, queue_type, exchange_type, routes,
+    serializer, allow_pickle, heartbeat; pool_limit, written when set and not None); ``broker_url``: the identity's
+    own; ``files_dir``: the directory that holds ``broker-ca.pem`` and, with client certificates or message signing,
+    ``<identity>.crt``/``.key`` and ``trusted-signers/``.
     """
     ca_certs = f"{files_dir}/broker-ca.pem" if fleet["tls"] else ""
     settings = {"CELERY_BROKER_URL": celery_env_redis_tls(broker_url, ca_certs)}
@@ -76,6 +78,8 @@ def celery_env_client_settings(fleet, broker_url, files_dir, identity):
             "CELERY_BROKER_HEARTBEAT": fleet["heartbeat"],
         }
     )
+    if fleet.get("pool_limit") is not None:
+        settings["CELERY_BROKER_POOL_LIMIT"] = fleet["pool_limit"]
     return settings
 
 
@@ -84,5 +88,5 @@ class FilterModule:
         return {
             "celery_env_quote": celery_env_quote,
             "celery_env_redis_tls": celery_env_redis_tls,
-            "celery_env_client_settings": celery_env_client_settings,
+            "celery_env_settings": celery_env_settings,
         }

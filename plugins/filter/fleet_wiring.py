@@ -272,7 +272,7 @@ def fleet_worker_instances(serves, worker_groups):
 
 
 def fleet_env_files(ca_file, identity_dir, identity="", signers=(), key_mode="0640"):
-    """The files an env file outside the workers names (celery_env_client_settings), as ``[{src, dest, mode}]``.
+    """The files an env file outside the workers names (celery_env_settings), as ``[{src, dest, mode}]``.
 
     ``ca_file``: the CA certificate the broker is verified with (empty: no TLS) -> ``broker-ca.pem``; ``identity``:
     the identity whose certificate and key it presents and signs with (empty: none) -> ``<identity>.crt``/``.key``
