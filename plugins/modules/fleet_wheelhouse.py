@@ -93,7 +93,7 @@ author: celery-fleet
 
 RETURN = r"""
 wheelhouses:
-  description: Per kind of Python (its key), the wheels a host copies, C({file name: {src, sha1}}).
+  description: Per kind of Python (its key), the wheels a host holds, C({file name: {src, sha1}}).
   type: dict
   returned: success
 archives:
@@ -101,7 +101,7 @@ archives:
   type: dict
   returned: success
 distributions:
-  description: The canonical names of the distributions a host installs (every pin of the lock, the local wheels').
+  description: The canonical names of the distributions a host installs (every entry of the lock, the local wheels').
   type: list
   returned: success
 hosts:
